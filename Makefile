@@ -1,0 +1,43 @@
+# xalign: every target sets up what it needs on a fresh machine with Python 3.11 and pip.
+PYTHON ?= python3
+VENV ?= .venv
+STORE ?= store
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BIN := $(VENV)/bin
+# The base model is converted once into this cache; `make model` is idempotent on top of it.
+CACHE ?= .cache/xalign
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit model serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned to the local CPU wheel: letting pip choose would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[train,export,dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+model: $(STAMP)
+	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE)
+
+serve: model
+	$(BIN)/xalign-serve --store $(STORE) --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,47 @@
+"""Fixtures for the model-store tests: a minimal valid spec and a folder of files to publish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelstore import ModelSpec, OnnxInfo, SourceInfo
+
+
+def make_spec(fingerprint: str | None = None) -> ModelSpec:
+    """A small valid dual-encoder spec."""
+    return ModelSpec(
+        family="dual-encoder",
+        embedding_dim=8,
+        max_seq_length=16,
+        text_prefix="query: ",
+        languages=["en", "de"],
+        onnx=OnnxInfo(
+            opset=17,
+            inputs=["input_ids", "attention_mask"],
+            outputs=["sentence_embedding"],
+            variants={"fp32": "model.onnx"},
+        ),
+        source=SourceInfo(base_model="test", fingerprint=fingerprint),
+    )
+
+
+def make_files(folder: Path, payload: bytes = b"onnx-bytes") -> dict[str, Path]:
+    """Two files to publish: a fake model and a tokenizer."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "model.onnx"
+    model.write_bytes(payload)
+    tokenizer = folder / "tokenizer.json"
+    tokenizer.write_text('{"version": "1.0"}', encoding="utf-8")
+    return {"model.onnx": model, "tokenizer.json": tokenizer}
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    return make_spec()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    return make_files(tmp_path / "src")
