@@ -1,1 +1,1 @@
-"""routes."""
+"""One thin router per capability."""

@@ -1,0 +1,32 @@
+"""``xalign-serve``: run the service; every ``XALIGN_`` setting is also a flag (``--store``, ``--port`` …)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from service.app import create_app
+from service.settings import Settings
+
+
+class ServeSettings(Settings, cli_prog_name="xalign-serve", cli_kebab_case=True, cli_implicit_flags=True):
+    """Settings read from flags, then ``XALIGN_`` environment variables, then defaults."""
+
+
+def parse_settings(argv: Sequence[str]) -> Settings:
+    """Settings from command-line flags over the environment."""
+    return ServeSettings(_cli_parse_args=list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``xalign-serve``."""
+    settings = parse_settings(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+if __name__ == "__main__":
+    main()

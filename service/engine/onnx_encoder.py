@@ -1,0 +1,69 @@
+"""``OnnxEncoder``: texts in, L2-normalised sentence embeddings out, from a published dual-encoder version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from modelstore import ModelStore, ModelVersion
+from modelstore.refs import parse_ref
+from service.engine.session import active_provider, open_session
+from service.engine.tokenization import Batch, TextTokenizer
+
+Vectors = npt.NDArray[np.float32]
+
+
+class UnknownVariantError(LookupError):
+    """The manifest has no ONNX file for the requested numeric variant."""
+
+
+class OnnxEncoder:
+    """Runs a dual-encoder ONNX graph (``sentence_embedding`` output, pooling inside the graph)."""
+
+    def __init__(
+        self, version: ModelVersion, variant: str = "fp32", threads: int | None = None, prefer_gpu: bool = True
+    ) -> None:
+        manifest = version.manifest
+        filename = manifest.onnx.variants.get(variant)
+        if filename is None:
+            raise UnknownVariantError(f"{manifest.name}:{manifest.version} has no {variant!r} variant")
+        self.manifest = manifest
+        self.variant = variant
+        self.name = f"{manifest.name}:{manifest.version}/{variant}"
+        self.tokenizer = TextTokenizer(version.file("tokenizer.json"), manifest.max_seq_length, manifest.text_prefix)
+        self.session = open_session(version.file(filename), threads, prefer_gpu)
+        self.provider = active_provider(self.session)
+        self._inputs = {i.name for i in self.session.get_inputs()}
+
+    @classmethod
+    def from_store(cls, store_dir: Path, ref: str, variant: str = "fp32", threads: int | None = None) -> OnnxEncoder:
+        """Load ``ref`` (``name``, ``name:VERSION`` or ``name@ALIAS``) from a store, verifying checksums."""
+        return cls(ModelStore(store_dir).load(parse_ref(ref)), variant, threads)
+
+    @property
+    def dim(self) -> int:
+        """Embedding size."""
+        return self.manifest.embedding_dim
+
+    def run(self, batch: Batch) -> Vectors:
+        """One forward pass on a padded batch: (batch, seq) ids → (batch, dim) embeddings."""
+        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        (out,) = self.session.run(["sentence_embedding"], {k: v for k, v in feeds.items() if k in self._inputs})
+        return np.asarray(out, dtype=np.float32)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
+        """Embed ``texts``: (n,) → (n, dim)."""
+        return self.embed(texts, batch_size)[0]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Vectors, int]:
+        """Embed ``texts`` in length-sorted batches, so padding stays short; also return the token count."""
+        ids = self.tokenizer.encode_ids(texts)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)  # (n, dim)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            out[chunk] = self.run(self.tokenizer.pad([ids[i] for i in chunk]))
+        return out, sum(len(x) for x in ids)

@@ -1,0 +1,34 @@
+"""onnxruntime sessions: provider choice (CUDA when present, else CPU) and thread settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def choose_providers(prefer_gpu: bool = True, available: list[str] | None = None) -> list[str]:
+    """CUDA then CPU when onnxruntime-gpu sees a GPU and ``prefer_gpu`` is set; CPU alone otherwise."""
+    found = ort.get_available_providers() if available is None else available
+    if prefer_gpu and CUDA in found:
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def open_session(model: Path, threads: int | None = None, prefer_gpu: bool = True) -> ort.InferenceSession:
+    """An inference session on ``model`` with full graph optimisation and ``threads`` intra-op threads."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        # One op at a time: inter-op parallelism only oversubscribes a small CPU.
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model), sess_options=options, providers=choose_providers(prefer_gpu))
+
+
+def active_provider(session: ort.InferenceSession) -> str:
+    """The provider that runs the graph (the first one the session accepted): ``cuda`` or ``cpu``."""
+    return "cuda" if session.get_providers()[0] == CUDA else "cpu"

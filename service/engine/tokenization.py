@@ -1,0 +1,61 @@
+"""Tokenisation for ONNX encoders: the published ``tokenizer.json``, truncation, and padding to a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+# Pad tokens of the tokenizer families we publish (XLM-R/E5, BERT, GPT-2 style); the first found wins.
+_PAD_TOKENS = ("<pad>", "[PAD]", "<|pad|>")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded model inputs for one batch."""
+
+    input_ids: npt.NDArray[np.int64]  # (batch, seq)
+    attention_mask: npt.NDArray[np.int64]  # (batch, seq), 1 for real tokens
+    token_counts: list[int]  # real tokens per text, for usage accounting
+
+
+class TextTokenizer:
+    """A ``tokenizers`` tokenizer that prefixes, truncates to ``max_length`` and pads batches."""
+
+    def __init__(self, path: Path, max_length: int, prefix: str = "") -> None:
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length)
+        self.max_length = max_length
+        self.prefix = prefix
+        self.pad_id = self._find_pad_id()
+
+    def _find_pad_id(self) -> int:
+        for token in _PAD_TOKENS:
+            found = self._tokenizer.token_to_id(token)
+            if found is not None:
+                return found
+        return 0
+
+    def encode_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, prefix applied, special tokens added, truncated."""
+        encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
+        return [e.ids for e in encodings]
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> Batch:
+        """Pad token-id lists to the longest one."""
+        width = max((len(x) for x in ids), default=0)
+        input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        return Batch(input_ids=input_ids, attention_mask=mask, token_counts=[len(x) for x in ids])
+
+    def __call__(self, texts: Sequence[str]) -> Batch:
+        """Tokenise and pad ``texts`` in one step."""
+        return self.pad(self.encode_ids(texts))

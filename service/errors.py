@@ -1,0 +1,143 @@
+"""One exception tree, one status table, one error body: ``{"error": {"type", "message", "param"}}``.
+
+Routes raise ``ServiceError`` subclasses; store errors and validation errors are
+translated here; anything unexpected becomes a 500 whose message says nothing of
+its cause (the cause goes to the log, with the request id).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from modelstore import InvalidNameError, ModelNotFoundError, ReferenceNotFoundError, StoreError
+
+log = logging.getLogger("xalign.service")
+
+
+class ServiceError(Exception):
+    """Base of the errors a route may raise; ``param`` names the request field at fault."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequestError(ServiceError):
+    """The request is well-formed JSON but asks for something impossible."""
+
+
+class AuthenticationError(ServiceError):
+    """No API key, or an unknown one."""
+
+
+class PermissionDeniedError(ServiceError):
+    """The key is valid but lacks the scope the route needs."""
+
+
+class NotFoundError(ServiceError):
+    """Unknown model, version, alias, index or route."""
+
+
+class ConflictError(ServiceError):
+    """The resource exists already or is in a state that forbids the request."""
+
+
+class PayloadTooLargeError(ServiceError):
+    """Too many inputs, too long an input, or too large a body."""
+
+
+class UnprocessableError(ServiceError):
+    """A parameter is valid JSON but not acceptable (wrong type, out of range)."""
+
+
+class OverloadedError(ServiceError):
+    """The queue is full; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotReadyError(ServiceError):
+    """No model is loaded yet, or the service is shutting down."""
+
+
+# The status table: the only place that maps errors to HTTP statuses and error types.
+STATUS: dict[type[ServiceError], tuple[int, str]] = {
+    InvalidRequestError: (400, "invalid_request_error"),
+    AuthenticationError: (401, "authentication_error"),
+    PermissionDeniedError: (403, "permission_error"),
+    NotFoundError: (404, "not_found_error"),
+    ConflictError: (409, "conflict_error"),
+    PayloadTooLargeError: (413, "payload_too_large"),
+    UnprocessableError: (422, "validation_error"),
+    OverloadedError: (429, "rate_limit_error"),
+    NotReadyError: (503, "service_unavailable"),
+}
+
+
+def error_body(error_type: str, message: str, param: str | None = None) -> dict[str, dict[str, str | None]]:
+    """The one error body of every non-2xx response."""
+    return {"error": {"type": error_type, "message": message, "param": param}}
+
+
+def _status_of(exc: ServiceError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500, "internal_error"
+
+
+def from_store_error(exc: StoreError) -> ServiceError:
+    """The service error a model-store error means to a client."""
+    if isinstance(exc, ModelNotFoundError | ReferenceNotFoundError):
+        return NotFoundError(str(exc), param="model")
+    if isinstance(exc, InvalidNameError):
+        return InvalidRequestError(str(exc), param="model")
+    return NotReadyError("the requested model version failed verification; see the server log")
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    status, kind = _status_of(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+    return JSONResponse(error_body(kind, exc.message, exc.param), status_code=status, headers=headers)
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreError)
+    return await _service_error(request, from_store_error(exc))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    message = f"{'.'.join(loc) or 'body'}: {first.get('msg', 'invalid value')}"
+    return JSONResponse(error_body("validation_error", message, ".".join(loc) or None), status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    kind = {404: "not_found_error", 405: "invalid_request_error"}.get(exc.status_code, "invalid_request_error")
+    return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error through the one body and the one table."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,95 @@
+"""``POST /v1/embeddings``: OpenAI-compatible embeddings."""
+
+from __future__ import annotations
+
+import base64
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from service.dependencies import RegistryDep, SettingsDep
+from service.engine.onnx_encoder import Vectors
+from service.errors import InvalidRequestError, PayloadTooLargeError, UnprocessableError
+from service.registry import LoadedModel
+from service.settings import Settings
+
+router = APIRouter(tags=["embeddings"])
+
+
+class EmbeddingRequest(BaseModel):
+    # Token-id inputs are typed here only so they get a clear error instead of a schema mismatch.
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
+
+
+def _texts(request: EmbeddingRequest, settings: Settings) -> list[str]:
+    """The request's texts, checked against the limits."""
+    raw = [request.input] if isinstance(request.input, str) else request.input
+    if not raw:
+        raise InvalidRequestError("input must not be empty", "input")
+    if not all(isinstance(x, str) for x in raw):
+        raise InvalidRequestError("token-id inputs are not supported: send text", "input")
+    texts = [x for x in raw if isinstance(x, str)]
+    if len(texts) > settings.max_inputs_per_request:
+        raise PayloadTooLargeError(f"at most {settings.max_inputs_per_request} inputs per request", "input")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidRequestError(f"input[{i}] is empty", "input")
+        if len(text) > settings.max_chars_per_input:
+            raise PayloadTooLargeError(f"input[{i}] is longer than {settings.max_chars_per_input} characters", "input")
+    return texts
+
+
+def _resize(vectors: Vectors, dimensions: int | None, model: LoadedModel) -> Vectors:
+    """Truncate to ``dimensions`` (Matryoshka) and renormalise, where the manifest allows it."""
+    if dimensions is None or dimensions == model.manifest.embedding_dim:
+        return vectors
+    if dimensions not in model.manifest.allowed_dimensions:
+        allowed = sorted({*model.manifest.allowed_dimensions, model.manifest.embedding_dim})
+        raise UnprocessableError(f"{model.id} supports dimensions {allowed}", "dimensions")
+    cut = vectors[:, :dimensions]
+    return np.asarray(cut / np.linalg.norm(cut, axis=1, keepdims=True), dtype=np.float32)
+
+
+def _encode_row(row: Vectors, encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        # OpenAI's base64 format: little-endian float32 bytes.
+        return base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
+    return [float(x) for x in row]
+
+
+@router.post("/v1/embeddings")
+async def create_embeddings(
+    request: EmbeddingRequest, registry: RegistryDep, settings: SettingsDep
+) -> EmbeddingResponse:
+    """Embed one text or a list of texts with the requested (or default) model."""
+    texts = _texts(request, settings)
+    model = registry.get(request.model)
+    vectors, tokens = await run_in_threadpool(model.encoder.embed, texts, settings.batch_size)
+    vectors = _resize(vectors, request.dimensions, model)
+    data = [Embedding(index=i, embedding=_encode_row(v, request.encoding_format)) for i, v in enumerate(vectors)]
+    return EmbeddingResponse(data=data, model=model.id, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))

@@ -1,0 +1,29 @@
+"""Service settings: every field is an ``XALIGN_`` environment variable and an ``xalign-serve`` flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed configuration of the service, read when the app is built, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="XALIGN_", extra="ignore")
+
+    store: Path = Field(default=Path("store"), description="model store folder")
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
+    models: list[str] = Field(
+        default_factory=list,
+        description="models to serve (name, name:VERSION or name@ALIAS); empty: every model in the store",
+    )
+    variant: str = Field(default="fp32", description="ONNX variant to load: fp32, int8 or fp16")
+    threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
+    prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
+    max_inputs_per_request: int = Field(default=2048, ge=1, description="most texts in one request")
+    max_chars_per_input: int = Field(default=50_000, ge=1, description="most characters in one text")
+    batch_size: int = Field(default=32, ge=1, description="texts per inference batch")
+    log_level: str = Field(default="info", description="log level: debug, info, warning, error")
