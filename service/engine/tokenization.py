@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,9 @@ class TextTokenizer:
         return 0
 
     def encode_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text, prefix applied, special tokens added, truncated."""
-        encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
+        """Token ids of each text: NFC-normalised, prefix applied, special tokens added, truncated."""
+        # NFC first: the tokenizers normaliser drops the second of two combining accents (tokenizers #2116).
+        encodings = self._tokenizer.encode_batch([self.prefix + unicodedata.normalize("NFC", t) for t in texts])
         return [e.ids for e in encodings]
 
     def pad(self, ids: Sequence[Sequence[int]]) -> Batch:
