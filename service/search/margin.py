@@ -150,7 +150,11 @@ def _row_mean(sims: FloatArray) -> FloatArray:
 
 
 def apply_margin(cosine: FloatArray, neighbourhood: FloatArray, margin: Margin) -> FloatArray:
-    """LASER's margin function on ``a`` = cosine and ``b`` = neighbourhood term (same shapes)."""
+    """LASER's margin function on ``a`` = cosine and ``b`` = neighbourhood term (same shapes).
+
+    As in LASER, ``ratio`` assumes b > 0, which holds for real sentence embeddings (their k nearest
+    neighbours are positively similar); b ≤ 0 only arises with synthetic, near-orthogonal vectors.
+    """
     if margin == "ratio":
         return cosine / neighbourhood
     if margin == "distance":
@@ -175,14 +179,25 @@ def best_candidates(
     """Score every row of x against its k nearest rows of y and keep the best (LASER ``score_candidates``).
 
     x (n, d), y (m, d) unit rows; x_mean (n,) is x→y and y_mean (m,) is y→x neighbourhood means.
-    Requires m ≥ 1. Ties keep the nearer neighbour (``argmax`` takes the first).
+    Requires m ≥ 1. Runs the k-NN search; use :func:`select_best` when it was already run.
     """
     if y.shape[0] == 0:
         raise ValueError("best_candidates needs at least one row in y")
-    sims, ids = knn(x, y, k)  # (n, k'), (n, k')
-    scores = margin_scores(sims, x_mean[:, None], y_mean[ids], margin)  # (n, k')
+    sims, ids = knn(x, y, k)
+    return select_best(sims, ids, x_mean, y_mean, margin)
+
+
+def select_best(
+    sims: FloatArray, ids: IntArray, query_mean: FloatArray, other_mean: FloatArray, margin: Margin
+) -> BestCandidates:
+    """Best of each query's k-NN candidates by margin score.
+
+    sims, ids (n, k') from :func:`knn` (k' ≥ 1); query_mean (n,) the queries' own neighbourhood means,
+    other_mean (m,) those of the searched side. Ties keep the nearer neighbour (``argmax`` takes the first).
+    """
+    scores = margin_scores(sims, query_mean[:, None], other_mean[ids], margin)  # (n, k')
     best = scores.argmax(axis=1)  # (n,)
-    rows = np.arange(x.shape[0])
+    rows = np.arange(sims.shape[0])
     return BestCandidates(index=ids[rows, best], score=scores[rows, best], cosine=sims[rows, best])
 
 
@@ -198,9 +213,12 @@ def mine(x: npt.ArrayLike, y: npt.ArrayLike, config: MiningConfig | None = None)
         return []
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"x and y differ in dimension: {xs.shape[1]} vs {ys.shape[1]}")
-    x_mean, y_mean = knn_means(xs, ys, config.k)
-    fwd = best_candidates(xs, ys, x_mean, y_mean, k=config.k, margin=config.margin)
-    bwd = best_candidates(ys, xs, y_mean, x_mean, k=config.k, margin=config.margin)
+    # One exact k-NN search per direction serves both the neighbourhood means and the candidates.
+    x2y_sims, x2y_ids = knn(xs, ys, config.k)  # (n, k'), k' = min(k, m)
+    y2x_sims, y2x_ids = knn(ys, xs, config.k)  # (m, k''), k'' = min(k, n)
+    x_mean, y_mean = _row_mean(x2y_sims), _row_mean(y2x_sims)
+    fwd = select_best(x2y_sims, x2y_ids, x_mean, y_mean, config.margin)
+    bwd = select_best(y2x_sims, y2x_ids, y_mean, x_mean, config.margin)
     pairs = _retrieve(fwd, bwd, config.retrieval)
     if config.threshold is not None:
         threshold = config.threshold

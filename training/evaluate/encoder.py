@@ -1,0 +1,126 @@
+"""What the evaluation harnesses embed with: the ``Encoder`` protocol and a transformers implementation.
+
+Importing this module needs neither torch nor transformers: ``TransformersEncoder`` imports them
+when it is built, so the harnesses can also run on the store-backed ONNX encoder of ``service.engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import torch
+
+Pooling = Literal["mean", "cls", "last"]
+
+# Progress bars only where a run is long enough to watch.
+PROGRESS_MIN_TEXTS = 2048
+
+
+class Encoder(Protocol):
+    """Anything that turns texts into L2-normalised sentence embeddings."""
+
+    @property
+    def name(self) -> str:
+        """A short human-readable name for reports (model folder, or ``name:version``)."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed ``texts``: (len(texts), dim) float32, every row of unit L2 norm, in input order."""
+        ...
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
+    """Pool token states (batch, seq, dim) with attention mask (batch, seq) into (batch, dim).
+
+    ``mean`` averages non-padding tokens (E5, sentence-transformers); ``cls`` takes the first token;
+    ``last`` the last non-padding token (right padding assumed).
+    """
+    import torch  # noqa: PLC0415 - see the module docstring
+
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        last = mask.sum(dim=1) - 1  # (batch,) index of the last real token
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+
+
+class TransformersEncoder:
+    """A transformers encoder from a local folder + pooling + L2 normalisation.
+
+    ``text_prefix`` is prepended to every text (E5 models want ``"query: "``). Texts are encoded in
+    batches sorted by length (less padding), under ``torch.inference_mode``, and returned in input
+    order. ``device`` ``None`` picks CUDA when available, else CPU.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        pooling: Pooling = "mean",
+        text_prefix: str = "query: ",
+        max_seq_length: int = 512,
+        batch_size: int = 32,
+        device: str | None = None,
+    ) -> None:
+        import torch  # noqa: PLC0415 - heavy and optional: only this class needs it
+        from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
+
+        path = Path(model_dir)
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: not a model folder (expected a transformers save_pretrained folder)")
+        if pooling not in get_args(Pooling):
+            raise ValueError(f"pooling must be one of {get_args(Pooling)}, got {pooling!r}")
+        if batch_size < 1 or max_seq_length < 1:
+            raise ValueError("batch_size and max_seq_length must be positive")
+        self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(str(path))
+        self._model: Any = AutoModel.from_pretrained(str(path)).to(self._device).eval()
+        self._name = path.name
+        self.pooling: Pooling = pooling
+        self.text_prefix = text_prefix
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+
+    @property
+    def name(self) -> str:
+        """The model folder's name."""
+        return self._name
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed ``texts`` into (len(texts), dim) float32 unit vectors, in input order."""
+        from tqdm.auto import tqdm  # noqa: PLC0415 - a training extra, like torch
+
+        prefixed = [self.text_prefix + t for t in texts]
+        # Longest first: similar lengths share a batch, and an out-of-memory shows up at once.
+        order = sorted(range(len(prefixed)), key=lambda i: -len(prefixed[i]))
+        starts = range(0, len(order), self.batch_size)
+        chunks: list[npt.NDArray[np.float32]] = []
+        for start in tqdm(starts, desc=f"encode {self.name}", disable=len(texts) < PROGRESS_MIN_TEXTS):
+            batch = [prefixed[i] for i in order[start : start + self.batch_size]]
+            chunks.append(self._encode_batch(batch))
+        dim = int(self._model.config.hidden_size)
+        if not chunks:
+            return np.zeros((0, dim), np.float32)
+        sorted_out = np.concatenate(chunks)
+        out = np.empty_like(sorted_out)
+        out[np.asarray(order)] = sorted_out  # undo the length sort
+        return out
+
+    def _encode_batch(self, batch: list[str]) -> npt.NDArray[np.float32]:
+        import torch  # noqa: PLC0415
+
+        enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="pt")
+        enc = {k: v.to(self._device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        with torch.inference_mode():
+            hidden = self._model(**enc).last_hidden_state  # (batch, seq, dim)
+            pooled = pool(hidden, enc["attention_mask"], self.pooling)  # (batch, dim)
+            normed = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+        return np.asarray(normed.cpu().numpy(), dtype=np.float32)
