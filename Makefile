@@ -7,6 +7,8 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 # The base model is converted once into this cache; `make model` is idempotent on top of it.
 CACHE ?= .cache/xalign
+# Tatoeba accuracy of every variant goes into the manifest when the shared data is beside the checkout.
+TATOEBA ?= ../shared/data/tatoeba
 STAMP := $(VENV)/.installed
 
 .PHONY: test lint typecheck unit model serve clean
@@ -34,7 +36,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 model: $(STAMP)
-	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE)
+	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA))
 
 serve: model
 	$(BIN)/xalign-serve --store $(STORE) --host $(HOST) --port $(PORT)

@@ -69,6 +69,9 @@ class ParityReport(_Strict):
     texts: int = Field(ge=0)
     min_cosine: float
     max_abs_diff: float
+    # Largest difference between a text embedded alone and inside a padded batch. int8 variants quantise
+    # activations with one scale per batch, so for them this is not ~0 (None: not measured).
+    batch_vs_single: float | None = None
 
 
 class ModelSpec(_Strict):

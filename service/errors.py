@@ -120,6 +120,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     message = f"{'.'.join(loc) or 'body'}: {first.get('msg', 'invalid value')}"
+    if first.get("type") == "json_invalid":
+        # Not JSON at all is a malformed request (400), not a JSON value of the wrong shape (422).
+        return JSONResponse(error_body("invalid_request_error", f"body is not valid JSON: {message}"), status_code=400)
     return JSONResponse(error_body("validation_error", message, ".".join(loc) or None), status_code=422)
 
 

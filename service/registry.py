@@ -20,6 +20,7 @@ class LoadedModel:
 
     manifest: Manifest
     encoder: OnnxEncoder
+    variant: str
 
     @property
     def id(self) -> str:
@@ -63,8 +64,8 @@ class ModelRegistry:
         version = self.store.load(ref)
         if version.manifest.family != "dual-encoder":
             raise NotImplementedError(f"family {version.manifest.family!r} is not served yet")
-        encoder = OnnxEncoder(version, settings.variant, settings.threads, settings.prefer_gpu)
-        return LoadedModel(version.manifest, encoder)
+        encoder = OnnxEncoder.from_version(version, settings.variant, settings.threads, settings.prefer_gpu)
+        return LoadedModel(version.manifest, encoder, settings.variant)
 
     def get(self, model: str | None) -> LoadedModel:
         """The loaded model a request names (``name``, ``name:VERSION``, ``name@ALIAS``) or the default."""

@@ -24,29 +24,41 @@ class OnnxEncoder:
     """Runs a dual-encoder ONNX graph (``sentence_embedding`` output, pooling inside the graph)."""
 
     def __init__(
-        self, version: ModelVersion, variant: str = "fp32", threads: int | None = None, prefer_gpu: bool = True
+        self,
+        model: Path,
+        tokenizer: TextTokenizer,
+        dim: int,
+        name: str,
+        *,
+        threads: int | None = None,
+        prefer_gpu: bool = True,
     ) -> None:
-        manifest = version.manifest
-        filename = manifest.onnx.variants.get(variant)
-        if filename is None:
-            raise UnknownVariantError(f"{manifest.name}:{manifest.version} has no {variant!r} variant")
-        self.manifest = manifest
-        self.variant = variant
-        self.name = f"{manifest.name}:{manifest.version}/{variant}"
-        self.tokenizer = TextTokenizer(version.file("tokenizer.json"), manifest.max_seq_length, manifest.text_prefix)
-        self.session = open_session(version.file(filename), threads, prefer_gpu)
+        self.name = name
+        self.dim = dim
+        self.tokenizer = tokenizer
+        self.session = open_session(model, threads, prefer_gpu)
         self.provider = active_provider(self.session)
         self._inputs = {i.name for i in self.session.get_inputs()}
 
     @classmethod
+    def from_version(
+        cls, version: ModelVersion, variant: str = "fp32", threads: int | None = None, prefer_gpu: bool = True
+    ) -> OnnxEncoder:
+        """The encoder of one numeric variant of a verified store version."""
+        manifest = version.manifest
+        filename = manifest.onnx.variants.get(variant)
+        if filename is None:
+            raise UnknownVariantError(f"{manifest.name}:{manifest.version} has no {variant!r} variant")
+        tokenizer = TextTokenizer(version.file("tokenizer.json"), manifest.max_seq_length, manifest.text_prefix)
+        name = f"{manifest.name}:{manifest.version}/{variant}"
+        return cls(
+            version.file(filename), tokenizer, manifest.embedding_dim, name, threads=threads, prefer_gpu=prefer_gpu
+        )
+
+    @classmethod
     def from_store(cls, store_dir: Path, ref: str, variant: str = "fp32", threads: int | None = None) -> OnnxEncoder:
         """Load ``ref`` (``name``, ``name:VERSION`` or ``name@ALIAS``) from a store, verifying checksums."""
-        return cls(ModelStore(store_dir).load(parse_ref(ref)), variant, threads)
-
-    @property
-    def dim(self) -> int:
-        """Embedding size."""
-        return self.manifest.embedding_dim
+        return cls.from_version(ModelStore(store_dir).load(parse_ref(ref)), variant, threads)
 
     def run(self, batch: Batch) -> Vectors:
         """One forward pass on a padded batch: (batch, seq) ids → (batch, dim) embeddings."""

