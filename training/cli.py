@@ -8,7 +8,6 @@ Subcommands (one function each, registered in ``build_parser``):
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,15 +139,9 @@ def load_encoder(args: argparse.Namespace) -> Encoder:
             device=args.device,
         )
     parse_ref(args.model)  # a malformed reference fails before anything is loaded
-    try:
-        # Imported by name, lazily: the serving engine is optional for training installs.
-        onnx_encoder = importlib.import_module("service.engine.onnx_encoder").OnnxEncoder
-    except (ImportError, AttributeError) as exc:
-        raise CliError(
-            "evaluating a store model needs service.engine.onnx_encoder.OnnxEncoder, which failed to import "
-            f"({exc}); install the serving dependencies or use --model-dir"
-        ) from exc
-    encoder: Encoder = onnx_encoder.from_store(
+    from service.engine.onnx_encoder import OnnxEncoder  # noqa: PLC0415 - onnxruntime only when asked
+
+    encoder: Encoder = OnnxEncoder.from_store(
         args.store, args.model, variant=args.variant or "fp32", threads=args.threads
     )
     return encoder

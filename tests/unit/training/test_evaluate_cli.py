@@ -1,16 +1,12 @@
-"""``xalign-train eval``: argument checks, errors, and the store path through a stand-in OnnxEncoder."""
+"""``xalign-train eval``: argument checks, errors, and a real store model through the serving engine."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import types
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from training.cli import build_parser, main
@@ -19,88 +15,23 @@ REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "tests" / "data"
 
 
-class HashEncoder:
-    """Embeds a text as a hashed unit vector: stable, needs no model, unrelated texts are near-orthogonal."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(32) for t in texts]
-        out = np.array(rows, dtype=np.float32).reshape(len(texts), 32)
-        unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
-        return unit
-
-
-@pytest.fixture
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
-    """Install a stand-in ``service.engine.onnx_encoder`` and record how ``from_store`` was called."""
-    calls: list[tuple[object, ...]] = []
-
-    class OnnxEncoder:
-        @classmethod
-        def from_store(
-            cls, store_dir: Path, ref: str, variant: str = "fp32", threads: int | None = None
-        ) -> HashEncoder:
-            calls.append((store_dir, ref, variant, threads))
-            return HashEncoder(f"{ref} ({variant})")
-
-    module = types.ModuleType("service.engine.onnx_encoder")
-    module.OnnxEncoder = OnnxEncoder  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "service.engine.onnx_encoder", module)
-    return calls
-
-
-def test_store_model_is_loaded_through_the_engine(
-    fake_engine: list[tuple[object, ...]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_store_model_is_evaluated_through_the_serving_engine(
+    tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     js = tmp_path / "eval.json"
-    code = main(
-        [
-            "eval",
-            "--store",
-            str(tmp_path),
-            "--model",
-            "e5-small@production",
-            "--variant",
-            "int8",
-            "--threads",
-            "2",
-            "--tatoeba-dir",
-            str(DATA / "tatoeba_mini"),
-            "--langs",
-            "deu",
-            "--json",
-            str(js),
-        ]
-    )
+    argv = ["eval", "--store", str(tiny_store), "--model", "tiny@latest", "--variant", "int8", "--threads", "1"]
+    code = main([*argv, "--tatoeba-dir", str(DATA / "tatoeba_mini"), "--langs", "deu", "--json", str(js)])
     assert code == 0
-    assert fake_engine == [(tmp_path, "e5-small@production", "int8", 2)]
     evaluation = json.loads(js.read_text(encoding="utf-8"))
-    # Hashed vectors know nothing of translation: well below 100 % but a number in range.
-    assert 0.0 <= evaluation["tatoeba"]["deu-eng"] < 50.0
-    assert "# Evaluation of e5-small@production (int8)" in capsys.readouterr().out
+    # A random tiny model knows nothing of translation: a number in range, far from perfect.
+    assert 0.0 <= evaluation["tatoeba"]["deu-eng"] < 60.0
+    assert "tiny:1/int8" in capsys.readouterr().out
 
 
-def test_missing_engine_gives_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "service.engine.onnx_encoder", None)  # makes the import fail
-    code = main(
-        [
-            "eval",
-            "--store",
-            str(tmp_path),
-            "--model",
-            "e5",
-            "--tatoeba-dir",
-            str(DATA / "tatoeba_mini"),
-            "--langs",
-            "deu",
-        ]
-    )
-    assert code == 2
-    assert "needs service.engine.onnx_encoder.OnnxEncoder" in capsys.readouterr().err
+def test_unknown_store_model_exits_2(tiny_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", "--store", str(tiny_store), "--model", "nope", "--tatoeba-dir", str(DATA / "tatoeba_mini")]
+    assert main([*argv, "--langs", "deu"]) == 2
+    assert "no model named 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
