@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
 
 from modelstore import Manifest, ModelStore, StoreError
 from modelstore.refs import ModelRef, parse_ref
-from service.engine.onnx_encoder import OnnxEncoder
+from service.engine.onnx_encoder import OnnxEncoder, Vectors
 from service.errors import NotFoundError, NotReadyError
 from service.settings import Settings
 
@@ -27,6 +30,14 @@ class LoadedModel:
         """The id clients see: ``name:version``."""
         return f"{self.manifest.name}:{self.manifest.version}"
 
+    async def embed(self, texts: list[str]) -> tuple[Vectors, int]:
+        """Embed ``texts`` off the event loop: (n,) → ((n, dim) unit vectors, token count)."""
+        return await run_in_threadpool(self.encoder.embed, texts)
+
+
+# Called after a model is swapped to a new version: (name, old, new). Indexes re-embed from here.
+SwapListener = Callable[[str, "LoadedModel", "LoadedModel"], None]
+
 
 @dataclass
 class ModelRegistry:
@@ -36,6 +47,10 @@ class ModelRegistry:
     models: dict[str, LoadedModel] = field(default_factory=dict)
     # Name → the reason its last load failed, shown in /v1/models.
     errors: dict[str, str] = field(default_factory=dict)
+    # Every version still held, current or retired: indexes built with an old one are searched with it
+    # until they are re-embedded (DESIGN.md §5).
+    versions: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
+    listeners: list[SwapListener] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
@@ -56,7 +71,7 @@ class ModelRegistry:
             self.errors[ref.name] = str(exc)
             log.error("cannot load %s: %s", ref, exc)
             return
-        self.models[ref.name] = loaded
+        self.install(ref.name, loaded)
         self.errors.pop(ref.name, None)
         log.info("loaded %s (%s, %s)", ref, loaded.encoder.name, loaded.encoder.provider)
 
@@ -66,6 +81,26 @@ class ModelRegistry:
             raise NotImplementedError(f"family {version.manifest.family!r} is not served yet")
         encoder = OnnxEncoder.from_version(version, settings.variant, settings.threads, settings.prefer_gpu)
         return LoadedModel(version.manifest, encoder, settings.variant)
+
+    def install(self, name: str, loaded: LoadedModel) -> None:
+        """Make ``loaded`` the served version of ``name``; tell listeners if it replaced another."""
+        old = self.models.get(name)
+        self.versions[(name, loaded.manifest.version)] = loaded
+        # One dict assignment: requests that already hold ``old`` finish on it, new ones get ``loaded``.
+        self.models[name] = loaded
+        if old is not None and old.manifest.version != loaded.manifest.version:
+            for listener in self.listeners:
+                listener(name, old, loaded)
+
+    def get_version(self, name: str, version: int) -> LoadedModel | None:
+        """A held version of ``name`` (current or retired), if it is still loaded."""
+        return self.versions.get((name, version))
+
+    def release(self, name: str, version: int) -> None:
+        """Drop a retired version once nothing needs it; the current version is never dropped."""
+        current = self.models.get(name)
+        if current is None or current.manifest.version != version:
+            self.versions.pop((name, version), None)
 
     def get(self, model: str | None) -> LoadedModel:
         """The loaded model a request names (``name``, ``name:VERSION``, ``name@ALIAS``) or the default."""

@@ -25,5 +25,17 @@ class Settings(BaseSettings):
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
     max_inputs_per_request: int = Field(default=2048, ge=1, description="most texts in one request")
     max_chars_per_input: int = Field(default=50_000, ge=1, description="most characters in one text")
-    batch_size: int = Field(default=32, ge=1, description="texts per inference batch")
+    batch_size: int = Field(default=32, ge=1, description="most texts in one inference batch")
+    max_batch_tokens: int = Field(default=8192, ge=1, description="token budget of one inference batch")
+    max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for others to batch with")
+    max_queue: int = Field(default=1024, ge=1, description="queued texts per model before answering 429")
+    max_body_bytes: int = Field(default=8 << 20, ge=1, description="largest request body in bytes (413 above)")
+    data_dir: Path = Field(default=Path("data"), description="folder of the persistent FAISS indexes")
+    poll_interval_s: float = Field(
+        default=10.0, ge=0, description="seconds between checks of the store for new versions (0: never)"
+    )
+    api_keys: list[str] = Field(default_factory=list, description="keys with read scope; empty: no key needed")
+    admin_api_keys: list[str] = Field(
+        default_factory=list, description="keys with admin scope (reload, index changes); empty: no key needed"
+    )
     log_level: str = Field(default="info", description="log level: debug, info, warning, error")

@@ -8,7 +8,6 @@ from typing import Literal
 import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import RegistryDep, SettingsDep
 from service.engine.onnx_encoder import Vectors
@@ -89,7 +88,7 @@ async def create_embeddings(
     """Embed one text or a list of texts with the requested (or default) model."""
     texts = _texts(request, settings)
     model = registry.get(request.model)
-    vectors, tokens = await run_in_threadpool(model.encoder.embed, texts, settings.batch_size)
+    vectors, tokens = await model.embed(texts)
     vectors = _resize(vectors, request.dimensions, model)
     data = [Embedding(index=i, embedding=_encode_row(v, request.encoding_format)) for i, v in enumerate(vectors)]
     return EmbeddingResponse(data=data, model=model.id, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
