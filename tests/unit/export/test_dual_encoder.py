@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 
 from export.dual_encoder import DualEncoder, export_dual_encoder, pool
 from export.parity import FP32_MIN_COSINE, ParityResult, embed_onnx, embed_torch, encode, open_session
+from export.quantize import weight_matmuls
 from tests.tiny_models import HIDDEN, Exported
 
 
@@ -80,6 +81,17 @@ def test_int8_runs_and_is_close(parity_result: ParityResult) -> None:
     )
     # Random weights quantise gently (0.99997 measured); real models lose more, hence the margin.
     assert report.min_cosine >= 0.999
+
+
+def test_int8_keeps_ffn_output_projections_fp32(exported: Exported) -> None:
+    roles = weight_matmuls(onnx.load(str(exported.fp32)))
+    assert {role for _, role, _ in roles} == {"qkv", "attn_out", "ffn_in", "ffn_out"}
+    ffn_out = {name for name, role, _ in roles if role == "ffn_out"}
+    assert len(ffn_out) == max(layer for _, _, layer in roles) + 1  # one per layer
+    int8 = onnx.load(str(exported.int8))
+    float_matmuls = {n.name for n in int8.graph.node if n.op_type == "MatMul"}
+    assert ffn_out <= float_matmuls
+    assert {name for name, role, _ in roles if role != "ffn_out"}.isdisjoint(float_matmuls)
 
 
 def test_fp16_runs_on_cpu_and_is_close(parity_result: ParityResult) -> None:
