@@ -1,0 +1,90 @@
+"""``POST /v1/bitext/mine``: LASER margin-based mining between sentences and/or stored indexes."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.auth import ReadAccess
+from service.dependencies import IndexesDep, RegistryDep, SettingsDep
+from service.routes.embeddings import Usage
+from service.routes.indexes import check_texts
+from service.search.bitext import SideSpec, mine_sides
+from service.search.margin import Margin, MiningConfig, Retrieval
+
+router = APIRouter(tags=["bitext"])
+
+
+class TextsSide(BaseModel):
+    """Inline sentences, embedded for this request."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str]
+
+
+class IndexSide(BaseModel):
+    """A stored index: its stored vectors are mined, in the space of the version that embedded them."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: str
+
+
+class MineRequest(BaseModel):
+    src: TextsSide | IndexSide
+    tgt: TextsSide | IndexSide
+    model: str | None = Field(default=None, description="for inline sides; must match an index side's model")
+    margin: Margin = "ratio"
+    k: int = Field(default=4, ge=1, le=1000, description="neighbourhood size")
+    retrieval: Retrieval = "max"
+    threshold: float | None = Field(default=None, allow_inf_nan=False, description="keep pairs scoring >= this")
+
+
+class Pair(BaseModel):
+    src_id: int = Field(description="row of the src texts, or id in the src index")
+    tgt_id: int
+    src_text: str
+    tgt_text: str
+    score: float | None = Field(description="margin score; null if undefined (ratio over a zero neighbourhood)")
+    cosine: float
+
+
+class MineResponse(BaseModel):
+    object: Literal["list"] = "list"
+    pairs: list[Pair]
+    model: str
+    usage: Usage
+
+
+def _spec(side: TextsSide | IndexSide, settings: SettingsDep, param: str) -> SideSpec:
+    if isinstance(side, TextsSide):
+        return SideSpec(texts=check_texts(side.texts, settings, f"{param}.texts"))
+    return SideSpec(index=side.index)
+
+
+@router.post(
+    "/v1/bitext/mine", responses={404: {"description": "unknown index"}, 409: {"description": "spaces differ"}}
+)
+async def mine_bitext(
+    request: MineRequest, registry: RegistryDep, indexes: IndexesDep, settings: SettingsDep, _: ReadAccess
+) -> MineResponse:
+    """Mine parallel pairs with LASER's margin scoring; pairs sorted by descending score."""
+    config = MiningConfig(request.margin, request.k, request.retrieval, request.threshold)
+    src, tgt = _spec(request.src, settings, "src"), _spec(request.tgt, settings, "tgt")
+    result = await mine_sides(indexes, registry, src, tgt, model=request.model, config=config)
+    pairs = [
+        Pair(
+            src_id=m.pair.src,
+            tgt_id=m.pair.tgt,
+            src_text=m.src_text,
+            tgt_text=m.tgt_text,
+            score=m.pair.score if math.isfinite(m.pair.score) else None,
+            cosine=m.pair.cosine,
+        )
+        for m in result.pairs
+    ]
+    return MineResponse(
+        pairs=pairs, model=result.model, usage=Usage(prompt_tokens=result.tokens, total_tokens=result.tokens)
+    )

@@ -1,0 +1,176 @@
+"""``/v1/indexes``: create, list, describe, add texts to, search and delete persistent FAISS indexes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from service.auth import AdminAccess, ReadAccess
+from service.dependencies import IndexesDep, SettingsDep
+from service.errors import InvalidRequestError, PayloadTooLargeError
+from service.routes.embeddings import Usage
+from service.search.index_service import IndexService
+from service.search.index_store import StoredIndex
+from service.search.persistence import IndexKind
+from service.settings import Settings
+
+router = APIRouter(tags=["indexes"])
+
+
+def check_texts(texts: list[str], settings: Settings, param: str) -> list[str]:
+    """``texts`` if within the request limits and none is blank; else 400 or 413 naming ``param``."""
+    if not texts:
+        raise InvalidRequestError(f"{param} must not be empty", param)
+    if len(texts) > settings.max_inputs_per_request:
+        raise PayloadTooLargeError(f"at most {settings.max_inputs_per_request} texts per request", param)
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidRequestError(f"{param}[{i}] is empty", param)
+        if len(text) > settings.max_chars_per_input:
+            raise PayloadTooLargeError(f"{param}[{i}] is longer than {settings.max_chars_per_input} characters", param)
+    return texts
+
+
+class CreateIndexRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=128, description="letters, digits, '.', '_', '-'")
+    model: str | None = Field(default=None, description="name, name:VERSION or name@ALIAS; default model if absent")
+    kind: IndexKind = "flat"
+    params: dict[str, int] | None = Field(
+        default=None, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
+    )
+
+
+class Reembedding(BaseModel):
+    """A background re-embedding with a newer model version."""
+
+    state: Literal["running", "failed"]
+    target_version: int
+    done: int
+    total: int
+    error: str | None = None
+
+
+class IndexInfo(BaseModel):
+    object: Literal["index"] = "index"
+    name: str
+    model: str
+    model_version: int
+    dim: int
+    kind: IndexKind
+    params: dict[str, int]
+    count: int
+    device: str
+    created_at: datetime
+    reembedding: Reembedding | None = None
+
+
+class IndexList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[IndexInfo]
+
+
+class AddTextsRequest(BaseModel):
+    texts: list[str]
+
+
+class AddTextsResponse(BaseModel):
+    ids: list[int]
+    model: str
+    usage: Usage
+
+
+class SearchRequest(BaseModel):
+    query: str | list[str]
+    k: int = Field(default=10, ge=1, le=1000)
+
+
+class Match(BaseModel):
+    id: int
+    text: str
+    score: float = Field(description="cosine similarity")
+
+
+class QueryResult(BaseModel):
+    index: int = Field(description="position of the query in the request")
+    matches: list[Match]
+
+
+class SearchResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[QueryResult]
+    model: str
+    usage: Usage
+
+
+class Deleted(BaseModel):
+    name: str
+    deleted: bool = True
+
+
+def describe(indexes: IndexService, index: StoredIndex) -> IndexInfo:
+    """The public description of one index."""
+    meta = index.meta
+    status = indexes.status.get(meta.name)
+    reembedding = None
+    if status is not None:
+        reembedding = Reembedding(
+            state=status.state, target_version=status.target_version, done=status.done, total=status.total,
+            error=status.error,
+        )  # fmt: skip
+    fields: dict[str, Any] = meta.model_dump(include={"name", "model", "model_version", "dim", "kind", "params"})
+    return IndexInfo(
+        **fields, count=index.count, device=index.device, created_at=meta.created_at, reembedding=reembedding
+    )
+
+
+@router.post("/v1/indexes", status_code=201, responses={409: {"description": "an index of that name exists"}})
+async def create_index(request: CreateIndexRequest, indexes: IndexesDep, _: AdminAccess) -> IndexInfo:
+    """Create an empty index, embedded by the requested (or default) model's served version."""
+    index = await indexes.create(request.name, request.model, request.kind, request.params)
+    return describe(indexes, index)
+
+
+@router.get("/v1/indexes")
+async def list_indexes(indexes: IndexesDep, _: ReadAccess) -> IndexList:
+    """Every index, by name."""
+    return IndexList(data=[describe(indexes, indexes.get(name)) for name in indexes.store.names()])
+
+
+@router.get("/v1/indexes/{name}", responses={404: {"description": "no such index"}})
+async def describe_index(name: str, indexes: IndexesDep, _: ReadAccess) -> IndexInfo:
+    """Count, kind, parameters, model version and re-embedding progress of one index."""
+    return describe(indexes, indexes.get(name))
+
+
+@router.post("/v1/indexes/{name}/texts", responses={404: {"description": "no such index"}})
+async def add_texts(
+    name: str, request: AddTextsRequest, indexes: IndexesDep, settings: SettingsDep, _: AdminAccess
+) -> AddTextsResponse:
+    """Embed and store texts; answered once they are durable on disk. Returns their ids (row numbers)."""
+    texts = check_texts(request.texts, settings, "texts")
+    ids, tokens, model = await indexes.add(name, texts)
+    return AddTextsResponse(ids=ids, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+
+
+@router.post("/v1/indexes/{name}/search", responses={404: {"description": "no such index"}})
+async def search_index(
+    name: str, request: SearchRequest, indexes: IndexesDep, settings: SettingsDep, _: ReadAccess
+) -> SearchResponse:
+    """Top-k stored texts by cosine for each query, embedded with the version that built the index."""
+    queries = check_texts([request.query] if isinstance(request.query, str) else request.query, settings, "query")
+    hits, tokens, model = await indexes.search(name, queries, request.k)
+    data = [
+        QueryResult(index=i, matches=[Match(id=h.id, text=h.text, score=h.score) for h in row])
+        for i, row in enumerate(hits)
+    ]
+    return SearchResponse(data=data, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+
+
+@router.delete("/v1/indexes/{name}", responses={404: {"description": "no such index"}})
+async def delete_index(name: str, indexes: IndexesDep, _: AdminAccess) -> Deleted:
+    """Delete an index and its files."""
+    await indexes.delete(name)
+    return Deleted(name=name)

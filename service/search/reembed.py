@@ -1,0 +1,104 @@
+"""Re-embedding an index with a new model version, in the background, without losing concurrent adds.
+
+Protocol (one index, old version a → new version b):
+
+1. A new generation (its own log file) is started; the index keeps serving generation a.
+2. The texts stored so far are embedded with b in chunks and appended to the new generation. Adds that
+   arrive meanwhile go on being embedded with a and written to generation a (acknowledged as usual).
+3. Catch-up: the rows added since are embedded with b, outside the index's write lock while the
+   remainder is large; once it is small (or after a few rounds), under the write lock, so no add can
+   slip in between the last catch-up and the switch.
+4. Switch: meta.json is rewritten atomically to name generation b, then the old log is deleted. A crash
+   before the rename leaves generation a in use (the half-written b log is deleted on open); after it, b.
+
+So adds during a re-embedding are embedded once with the old version and later once more with the new
+one; none is lost, and each is visible to searches as soon as it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from service.errors import OverloadedError
+from service.registry import LoadedModel
+from service.search.faiss_index import FloatArray
+from service.search.index_store import Generation, StaleGenerationError, StoredIndex
+
+# Rounds of catch-up outside the write lock before the rest is done under it (bounds the work under load).
+OPTIMISTIC_ROUNDS = 3
+
+
+@dataclass
+class ReembedStatus:
+    """Progress of one index's re-embedding, shown by ``GET /v1/indexes/{name}``."""
+
+    target_version: int
+    total: int
+    done: int = 0
+    state: Literal["running", "failed"] = "running"
+    error: str | None = None
+
+
+async def embed_retrying(model: LoadedModel, texts: list[str]) -> FloatArray:
+    """Embed ``texts`` (n,) → (n, dim), waiting and retrying while the model's queue is full."""
+    delay = 0.05
+    while True:
+        try:
+            vectors, _ = await model.embed(texts)
+            return np.asarray(vectors, dtype=np.float32)
+        except OverloadedError:
+            # Background work yields to client requests: back off rather than fail.
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 2.0)
+
+
+async def reembed(
+    index: StoredIndex, model: LoadedModel, write_lock: asyncio.Lock, status: ReembedStatus, chunk: int
+) -> None:
+    """Re-embed every text of ``index`` with ``model`` and switch the index to it (see the module doc)."""
+    new = await asyncio.to_thread(index.begin_generation, model.manifest.version)
+    try:
+        await _fill(index, new, model, write_lock=write_lock, status=status, chunk=chunk)
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(index.discard_generation, new))
+        raise
+
+
+async def _fill(
+    index: StoredIndex,
+    new: Generation,
+    model: LoadedModel,
+    *,
+    write_lock: asyncio.Lock,
+    status: ReembedStatus,
+    chunk: int,
+) -> None:
+    rounds = 0
+    while True:
+        missing = index.texts(new.count)
+        status.total = new.count + len(missing)
+        if rounds >= OPTIMISTIC_ROUNDS or len(missing) <= chunk:
+            async with write_lock:
+                await _extend(new, model, index.texts(new.count), status, chunk)
+                try:
+                    await asyncio.to_thread(index.commit_generation, new)
+                except StaleGenerationError:
+                    pass  # an add cancelled by its client was still being written: catch it up too
+                else:
+                    return
+        else:
+            await _extend(new, model, missing, status, chunk)
+        rounds += 1
+
+
+async def _extend(new: Generation, model: LoadedModel, texts: list[str], status: ReembedStatus, chunk: int) -> None:
+    """Embed ``texts`` with ``model`` chunk by chunk and append them to the new generation."""
+    for start in range(0, len(texts), chunk):
+        part = texts[start : start + chunk]
+        vectors = await embed_retrying(model, part)
+        await asyncio.to_thread(new.append, part, vectors)
+        status.done = new.count
