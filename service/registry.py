@@ -5,25 +5,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from starlette.concurrency import run_in_threadpool
+import numpy as np
 
 from modelstore import Manifest, ModelStore, StoreError
 from modelstore.refs import ModelRef, parse_ref
+from service.engine.batcher import Batcher, BatchPolicy
 from service.engine.onnx_encoder import OnnxEncoder, Vectors
 from service.errors import NotFoundError, NotReadyError
+from service.metrics import Metrics
 from service.settings import Settings
 
 log = logging.getLogger("xalign.service")
 
+# Embedded by every candidate version before it may serve: one Latin, one German sentence.
+SMOKE_TEXTS = ("xalign smoke check: hello world.", "Der Zug nach München hat Verspätung.")
+# Failures a model version may legitimately have (bad files, unsupported family, missing variant, bad output).
+EXPECTED_LOAD_ERRORS: tuple[type[Exception], ...] = (StoreError, NotImplementedError, LookupError, ValueError)
+
+
+class SmokeCheckError(ValueError):
+    """A freshly loaded version embeds the smoke texts wrongly (shape, NaN/inf, norm)."""
+
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One served model version with its encoder."""
+    """One served model version with its encoder and its batching queue."""
 
     manifest: Manifest
     encoder: OnnxEncoder
     variant: str
+    batcher: Batcher
 
     @property
     def id(self) -> str:
@@ -31,8 +44,21 @@ class LoadedModel:
         return f"{self.manifest.name}:{self.manifest.version}"
 
     async def embed(self, texts: list[str]) -> tuple[Vectors, int]:
-        """Embed ``texts`` off the event loop: (n,) → ((n, dim) unit vectors, token count)."""
-        return await run_in_threadpool(self.encoder.embed, texts)
+        """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, token count)."""
+        return await self.batcher.submit(texts)
+
+
+def smoke_check(loaded: LoadedModel) -> None:
+    """Embed the smoke texts directly (no queue): right shape, finite, unit norm where the manifest says so."""
+    vectors = loaded.encoder.encode(list(SMOKE_TEXTS))  # (2, dim)
+    expected = (len(SMOKE_TEXTS), loaded.manifest.embedding_dim)
+    if vectors.shape != expected:
+        raise SmokeCheckError(f"{loaded.id}: smoke embeddings have shape {vectors.shape}, expected {expected}")
+    if not np.isfinite(vectors).all():
+        raise SmokeCheckError(f"{loaded.id}: smoke embeddings contain NaN or infinity")
+    norms = np.linalg.norm(vectors, axis=1)
+    if loaded.manifest.normalize and not np.allclose(norms, 1.0, atol=1e-3):
+        raise SmokeCheckError(f"{loaded.id}: smoke embeddings are not unit vectors (norms {norms.round(4)})")
 
 
 # Called after a model is swapped to a new version: (name, old, new). Indexes re-embed from here.
@@ -45,42 +71,69 @@ class ModelRegistry:
 
     store: ModelStore
     models: dict[str, LoadedModel] = field(default_factory=dict)
-    # Name → the reason its last load failed, shown in /v1/models.
+    # Name → the reason its last load failed, and when (UTC), shown in /v1/models.
     errors: dict[str, str] = field(default_factory=dict)
+    error_times: dict[str, datetime] = field(default_factory=dict)
+    # Name → when its served version was installed (UTC).
+    loaded_at: dict[str, datetime] = field(default_factory=dict)
     # Every version still held, current or retired: indexes built with an old one are searched with it
     # until they are re-embedded (DESIGN.md §5).
     versions: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
     listeners: list[SwapListener] = field(default_factory=list)
+    # Name → how it is resolved in the store (as configured, or the production alias else the latest).
+    refs: dict[str, ModelRef] = field(default_factory=dict)
+    metrics: Metrics | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelRegistry:
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> ModelRegistry:
         """Load every configured model (or every model in the store); failures are logged and kept."""
-        registry = cls(store=ModelStore(settings.store))
-        refs = [parse_ref(r) for r in settings.models] or [ModelRef(n) for n in registry.store.models()]
-        for ref in refs:
+        registry = cls(store=ModelStore(settings.store), metrics=metrics)
+        for ref in registry.configured_refs(settings):
             registry.load(ref, settings)
         if not registry.models:
             log.warning("no model could be loaded from %s: /ready answers 503 until one is", settings.store)
         return registry
 
+    def configured_refs(self, settings: Settings) -> list[ModelRef]:
+        """The references to serve: the configured ones, else every model now in the store."""
+        refs = [parse_ref(r) for r in settings.models] or [ModelRef(n) for n in self.store.models()]
+        for ref in refs:
+            self.refs.setdefault(ref.name, ref)
+        return refs
+
     def load(self, ref: ModelRef, settings: Settings) -> None:
-        """Load and verify ``ref`` from the store; on failure keep what was served and record why."""
+        """Load, verify and smoke-check ``ref``; on failure keep what was served and record why."""
         try:
-            loaded = self._open(ref, settings)
-        except (StoreError, NotImplementedError, LookupError) as exc:
-            self.errors[ref.name] = str(exc)
-            log.error("cannot load %s: %s", ref, exc)
+            loaded = self.prepare(ref, settings)
+        except EXPECTED_LOAD_ERRORS as exc:
+            self.record_failure(ref.name, str(exc))
             return
         self.install(ref.name, loaded)
-        self.errors.pop(ref.name, None)
-        log.info("loaded %s (%s, %s)", ref, loaded.encoder.name, loaded.encoder.provider)
 
-    def _open(self, ref: ModelRef, settings: Settings) -> LoadedModel:
+    def prepare(self, ref: ModelRef, settings: Settings) -> LoadedModel:
+        """Open the version ``ref`` resolves to and smoke-check it, without serving it (blocking: seconds)."""
         version = self.store.load(ref)
-        if version.manifest.family != "dual-encoder":
-            raise NotImplementedError(f"family {version.manifest.family!r} is not served yet")
+        manifest = version.manifest
+        if manifest.family != "dual-encoder":
+            raise NotImplementedError(f"family {manifest.family!r} is not served yet")
         encoder = OnnxEncoder.from_version(version, settings.variant, settings.threads, settings.prefer_gpu)
-        return LoadedModel(version.manifest, encoder, settings.variant)
+        batcher = Batcher(encoder, BatchPolicy.from_settings(settings), self.metrics, label=manifest.name)
+        loaded = LoadedModel(manifest, encoder, settings.variant, batcher)
+        smoke_check(loaded)
+        return loaded
+
+    def record_failure(self, name: str, message: str) -> None:
+        """Remember why ``name`` could not be (re)loaded; the served version, if any, stays."""
+        self.errors[name] = message
+        self.error_times[name] = datetime.now(UTC)
+        if self.metrics is not None:
+            self.metrics.load_failures.labels(name).inc()
+        log.error("cannot load %s: %s", name, message)
+
+    def clear_failure(self, name: str) -> None:
+        """Forget the last load failure of ``name``."""
+        self.errors.pop(name, None)
+        self.error_times.pop(name, None)
 
     def install(self, name: str, loaded: LoadedModel) -> None:
         """Make ``loaded`` the served version of ``name``; tell listeners if it replaced another."""
@@ -88,6 +141,11 @@ class ModelRegistry:
         self.versions[(name, loaded.manifest.version)] = loaded
         # One dict assignment: requests that already hold ``old`` finish on it, new ones get ``loaded``.
         self.models[name] = loaded
+        self.loaded_at[name] = datetime.now(UTC)
+        self.clear_failure(name)
+        if self.metrics is not None:
+            self.metrics.loaded_version.labels(name).set(loaded.manifest.version)
+        log.info("serving %s (%s, %s)", loaded.id, loaded.variant, loaded.encoder.provider)
         if old is not None and old.manifest.version != loaded.manifest.version:
             for listener in self.listeners:
                 listener(name, old, loaded)
@@ -97,10 +155,22 @@ class ModelRegistry:
         return self.versions.get((name, version))
 
     def release(self, name: str, version: int) -> None:
-        """Drop a retired version once nothing needs it; the current version is never dropped."""
+        """Drop a retired version once nothing needs it: its queue drains, then its worker and session end.
+
+        The current version is never dropped. Safe to call from any thread.
+        """
         current = self.models.get(name)
-        if current is None or current.manifest.version != version:
-            self.versions.pop((name, version), None)
+        if current is not None and current.manifest.version == version:
+            return
+        released = self.versions.pop((name, version), None)
+        if released is not None:
+            released.batcher.close_soon()
+            log.info("released %s", released.id)
+
+    async def close(self) -> None:
+        """Drain and stop every held version's batcher (shutdown)."""
+        for loaded in list(self.versions.values()):
+            await loaded.batcher.close()
 
     def get(self, model: str | None) -> LoadedModel:
         """The loaded model a request names (``name``, ``name:VERSION``, ``name@ALIAS``) or the default."""

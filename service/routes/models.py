@@ -1,13 +1,17 @@
-"""``GET /v1/models``: what is loaded, in OpenAI's list shape with xalign's details."""
+"""``GET /v1/models``: what is loaded, in OpenAI's list shape with xalign's details; admin reload."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from service.auth import AdminAccess, ReadAccess
 from service.dependencies import RegistryDep
+from service.errors import ConflictError
+from service.lifecycle import ModelWatcher
 
 router = APIRouter(tags=["models"])
 
@@ -23,17 +27,44 @@ class ModelCard(BaseModel):
     dimension: int
     variant: str
     provider: str
+    loaded_at: datetime | None = None
+
+
+class LoadFailure(BaseModel):
+    """Why the last (re)load of a model failed, and when (UTC)."""
+
+    message: str
+    at: datetime | None
 
 
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+    # Name → why its last (re)load failed; the version in ``data`` keeps serving.
     errors: dict[str, str]
+    failures: dict[str, LoadFailure]
+
+
+class ReloadResult(BaseModel):
+    """The served version before and after a reload; ``changed`` is false when it was already current."""
+
+    name: str
+    previous: int | None
+    version: int | None
+    changed: bool
+
+
+def get_watcher(request: Request) -> ModelWatcher:
+    """The app's store watcher, which performs reloads."""
+    return cast(ModelWatcher, request.app.state.watcher)
+
+
+WatcherDep = Annotated[ModelWatcher, Depends(get_watcher)]
 
 
 @router.get("/v1/models")
-async def list_models(registry: RegistryDep) -> ModelList:
-    """Loaded models with version, aliases, family, dimension and execution provider."""
+async def list_models(registry: RegistryDep, _: ReadAccess) -> ModelList:
+    """Loaded models with version, aliases, family, dimension and execution provider; load failures."""
     cards = [
         ModelCard(
             id=m.id,
@@ -44,7 +75,19 @@ async def list_models(registry: RegistryDep) -> ModelList:
             dimension=m.manifest.embedding_dim,
             variant=m.variant,
             provider=m.encoder.provider,
+            loaded_at=registry.loaded_at.get(name),
         )
-        for m in registry.models.values()
+        for name, m in registry.models.items()
     ]
-    return ModelList(data=cards, errors=dict(registry.errors))
+    failures = {n: LoadFailure(message=e, at=registry.error_times.get(n)) for n, e in registry.errors.items()}
+    return ModelList(data=cards, errors=dict(registry.errors), failures=failures)
+
+
+@router.post("/v1/models/{name}/reload", responses={409: {"description": "the new version failed to load"}})
+async def reload_model(name: str, watcher: WatcherDep, _: AdminAccess) -> ReloadResult:
+    """Load the version ``name`` resolves to now and swap it in; on failure the old version keeps serving."""
+    outcome = await watcher.reload(name)
+    if outcome.error is not None and not outcome.changed:
+        serving = f"still serving version {outcome.previous}" if outcome.previous is not None else "nothing is served"
+        raise ConflictError(f"{name} could not be reloaded ({outcome.error}); {serving}", "name")
+    return ReloadResult(name=outcome.name, previous=outcome.previous, version=outcome.version, changed=outcome.changed)

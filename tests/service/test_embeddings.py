@@ -114,7 +114,7 @@ def test_unexpected_errors_do_not_leak(client: TestClient, monkeypatch: pytest.M
     def broken(*_: object) -> None:
         raise RuntimeError("secret path /etc/xalign/key")
 
-    monkeypatch.setattr(encoder, "embed", broken)
+    monkeypatch.setattr(encoder, "run", broken)  # inference goes through the batcher
     message = assert_error(client.post("/v1/embeddings", json={"input": "x"}), 500, "internal_error")
     assert "secret" not in message
 

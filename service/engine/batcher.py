@@ -1,0 +1,256 @@
+"""Dynamic batching: requests' texts are queued per model version and run together in padded batches.
+
+Policy. A worker task per model version waits for the first queued text, then, when other requests
+are open, at most ``max_wait_ms`` (counted from that text's arrival, so a busy worker adds no wait) for
+the queue to fill one batch. It takes a window of the oldest texts (a few batches' worth, so newcomers
+wait a bounded time and long texts never starve), sorts it by token length, and cuts it into batches of
+at most ``batch_size`` rows and ``max_batch_tokens`` padded tokens (rows x longest). Inference runs on
+one thread per model version (onnxruntime releases the GIL), so the event loop stays free. A request
+finishes when its last text has been embedded. More than ``max_queue`` waiting texts answers
+``OverloadedError`` (429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.engine.onnx_encoder import OnnxEncoder, Vectors
+from service.errors import NotReadyError, OverloadedError
+from service.metrics import Metrics
+from service.settings import Settings
+
+# Texts are tokenised on the event loop below this many characters per request (microseconds of work);
+# above it, on a worker thread, so one huge request cannot stall every other one.
+_INLINE_TOKENIZE_CHARS = 4096
+# A window holds this many batches' worth of the oldest texts: enough to sort by length usefully.
+_WINDOW_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How texts are grouped: most rows and padded tokens per batch, longest wait, queue bound."""
+
+    batch_size: int = 32
+    max_batch_tokens: int = 8192
+    max_wait_s: float = 0.002
+    max_queue: int = 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BatchPolicy:
+        """The policy the service settings ask for."""
+        return cls(settings.batch_size, settings.max_batch_tokens, settings.max_wait_ms / 1000, settings.max_queue)
+
+
+@dataclass(eq=False)
+class _Job:
+    """One ``submit`` call: its output rows fill in as its texts' batches finish."""
+
+    out: Vectors  # (n, dim)
+    future: asyncio.Future[Vectors]
+    remaining: int
+
+
+@dataclass(eq=False)
+class _Item:
+    """One queued text: the job it belongs to, its row there, its token ids."""
+
+    job: _Job
+    row: int
+    ids: list[int]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class Batcher:
+    """The queue and worker of one model version; start is lazy, ``close`` drains then stops."""
+
+    def __init__(
+        self, encoder: OnnxEncoder, policy: BatchPolicy, metrics: Metrics | None = None, label: str = ""
+    ) -> None:
+        self.encoder = encoder
+        self.policy = policy
+        self.label = label or encoder.name
+        self._metrics = metrics
+        self._pending: deque[_Item] = deque()
+        self._arrived = asyncio.Event()
+        self._active = 0  # submit calls between entry and enqueue (tokenising off the loop)
+        self._open_jobs = 0  # submitted requests not finished yet (queued or in inference)
+        self._closing = False
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def queued(self) -> int:
+        """Texts waiting for inference."""
+        return len(self._pending)
+
+    async def submit(self, texts: Sequence[str]) -> tuple[Vectors, int]:
+        """Embed ``texts`` with whatever else is queued: (n,) → ((n, dim) vectors, real token count)."""
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32), 0
+        self._admit(len(texts))
+        self._active += 1
+        try:
+            ids = await self._tokenize(texts)
+            job = self._enqueue(ids)
+        finally:
+            self._active -= 1
+            self._arrived.set()
+        return await job.future, sum(len(x) for x in ids)
+
+    def _admit(self, n: int) -> None:
+        """Refuse work once closing, or when the queue is full (an empty queue takes any request)."""
+        if self._closing:
+            raise NotReadyError(f"{self.label} is being unloaded; retry to reach the served version")
+        if self._pending and len(self._pending) + n > self.policy.max_queue:
+            if self._metrics is not None:
+                self._metrics.rejected.labels(self.label).inc(n)
+            # One second: a full queue of short texts drains in well under that on one CPU core.
+            raise OverloadedError(f"{self.label}: {len(self._pending)} texts are queued; retry later", 1)
+
+    async def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        if sum(len(t) for t in texts) <= _INLINE_TOKENIZE_CHARS:
+            return self.encoder.tokenizer.encode_ids(texts)
+        return await asyncio.to_thread(self.encoder.tokenizer.encode_ids, texts)
+
+    def _enqueue(self, ids: list[list[int]]) -> _Job:
+        self._ensure_worker()
+        loop = asyncio.get_running_loop()
+        job = _Job(np.zeros((len(ids), self.encoder.dim), dtype=np.float32), loop.create_future(), len(ids))
+        self._open_jobs += 1
+        job.future.add_done_callback(self._job_done)
+        self._pending.extend(_Item(job, row, seq) for row, seq in enumerate(ids))
+        if self._metrics is not None:
+            self._metrics.queue_size.labels(self.label).inc(len(ids))
+        return job
+
+    def _job_done(self, _: asyncio.Future[Vectors]) -> None:
+        self._open_jobs -= 1
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None:
+            self._loop = asyncio.get_running_loop()
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{self.encoder.name}")
+            self._worker = self._loop.create_task(self._work(), name=f"batcher {self.encoder.name}")
+
+    async def _work(self) -> None:
+        """Form and run batches until closing and nothing is queued or on its way."""
+        while True:
+            if not self._pending:
+                if self._closing and self._active == 0:
+                    break
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            await self._gather()
+            for batch in self._cut(self._take_window()):
+                await self._run(batch)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    async def _gather(self) -> None:
+        """Wait until one batch is full or the oldest text has waited ``max_wait_s``.
+
+        A lone request (no other one queued or running) does not wait: nobody is there to batch with,
+        and a single client would pay the whole wait on every call.
+        """
+        if self._open_jobs <= 1:
+            return
+        deadline = self._pending[0].arrived + self.policy.max_wait_s
+        # Bounded: each pass either fills a batch, passes the deadline, or waits for an arrival.
+        while not self._batch_full() and not self._closing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
+
+    def _batch_full(self) -> bool:
+        if len(self._pending) >= self.policy.batch_size:
+            return True
+        longest = max(len(item.ids) for item in self._pending)
+        return len(self._pending) * longest >= self.policy.max_batch_tokens
+
+    def _take_window(self) -> list[_Item]:
+        """The oldest texts, a few batches' worth, sorted by length; texts of cancelled requests dropped."""
+        window: list[_Item] = []
+        limit = self.policy.batch_size * _WINDOW_BATCHES
+        while self._pending and len(window) < limit:
+            window.append(self._pending.popleft())
+        if self._metrics is not None:
+            self._metrics.queue_size.labels(self.label).dec(len(window))
+        return sorted((i for i in window if not i.job.future.done()), key=lambda i: len(i.ids))
+
+    def _cut(self, items: list[_Item]) -> list[list[_Item]]:
+        """Split length-sorted items into batches within ``batch_size`` rows and the padded-token budget."""
+        batches: list[list[_Item]] = []
+        current: list[_Item] = []
+        for item in items:
+            # Items ascend in length, so the newcomer is the longest: padded tokens = rows x its length.
+            rows = len(current) + 1
+            if current and (rows > self.policy.batch_size or rows * len(item.ids) > self.policy.max_batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(item)
+        if current:
+            batches.append(current)
+        return batches
+
+    async def _run(self, batch: list[_Item]) -> None:
+        """One inference off the loop; each row goes to its job, which finishes with its last row."""
+        live = [i for i in batch if not i.job.future.done()]
+        if not live:
+            return
+        assert self._loop is not None
+        try:
+            vectors = await self._loop.run_in_executor(self._executor, self._infer, [i.ids for i in live])
+        except Exception as exc:  # noqa: BLE001 - the failure belongs to the requests, not the worker
+            for item in live:
+                if not item.job.future.done():
+                    item.job.future.set_exception(exc)
+            return
+        for item, vector in zip(live, vectors, strict=True):
+            job = item.job
+            job.out[item.row] = vector
+            job.remaining -= 1
+            if job.remaining == 0 and not job.future.done():
+                job.future.set_result(job.out)
+
+    def _infer(self, ids: list[list[int]]) -> Vectors:
+        """Pad and run one batch on the inference thread: rows of ids → (rows, dim)."""
+        batch = self.encoder.tokenizer.pad(ids)
+        start = time.perf_counter()
+        vectors = self.encoder.run(batch)
+        if self._metrics is not None:
+            self._metrics.inference.labels(self.label).observe(time.perf_counter() - start)
+            self._metrics.batch_size.labels(self.label).observe(len(ids))
+            self._metrics.batch_tokens.labels(self.label).observe(batch.input_ids.size)
+        return vectors
+
+    def close_soon(self) -> None:
+        """Stop taking work and let the worker drain, then end; callable from any thread."""
+        if self._loop is None:
+            self._closing = True
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has already closed: nothing left to drain
+            self._loop.call_soon_threadsafe(self._begin_close)
+
+    def _begin_close(self) -> None:
+        self._closing = True
+        self._arrived.set()
+
+    async def close(self) -> None:
+        """Stop taking work, finish everything queued, and wait for the worker to end."""
+        self._begin_close()
+        if self._worker is not None:
+            await self._worker

@@ -1,0 +1,245 @@
+"""New versions without downtime: the watcher and the reload route swap versions under a steady stream
+of requests with zero failures; a corrupt version is refused while the old one keeps serving; alias
+promotion and rollback are followed."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+from fastapi import FastAPI
+
+from modelstore import ModelStore
+from service.app import create_app
+from service.engine.onnx_encoder import OnnxEncoder
+from service.registry import LoadedModel
+from service.settings import Settings
+from tests.tiny_models import build_model_dir, publish_tiny
+
+from .conftest import assert_error
+
+PROBE = ["hello world", "the cat sat on the mat"]
+
+
+@pytest.fixture(scope="module")
+def v2_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another random tiny BERT (seed 1): its vectors differ from version 1's."""
+    return build_model_dir(tmp_path_factory.mktemp("tiny-bert-v2"), seed=1)
+
+
+@pytest.fixture(scope="module")
+def v2_folder(tiny_store: Path, v2_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published ``tiny/2`` folder (built once), to drop into a store copy with an atomic rename."""
+    store = tmp_path_factory.mktemp("store-v2")
+    shutil.copytree(tiny_store, store, dirs_exist_ok=True)
+    publish_tiny(v2_model_dir, store)
+    return store / "tiny" / "2"
+
+
+def _copy_store(tiny_store: Path, tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    return store
+
+
+def _drop_in(v2_folder: Path, store: Path, corrupt: bool = False) -> None:
+    """Publish the prepared version 2 the way the store does: complete in a hidden folder, then rename."""
+    staging = store / "tiny" / ".tmp-test"
+    shutil.copytree(v2_folder, staging)
+    if corrupt:
+        model = staging / "model.onnx"
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        model.write_bytes(bytes(data))
+    staging.rename(store / "tiny" / "2")
+
+
+@asynccontextmanager
+async def _serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan run, and an async client on it (ASGITransport runs no lifespan itself)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
+            yield app, client
+
+
+def _swapped(app: FastAPI) -> asyncio.Queue[tuple[int, int]]:
+    """A queue that receives (old version, new version) at every swap, from a registry swap listener."""
+    swaps: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+
+    def listener(_: str, old: LoadedModel, new: LoadedModel) -> None:
+        swaps.put_nowait((old.manifest.version, new.manifest.version))
+
+    app.state.registry.listeners.append(listener)
+    return swaps
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Poll ``condition`` with a deadline (for state with no event to await, such as a recorded failure)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def _probe(client: httpx.AsyncClient) -> tuple[str, np.ndarray]:
+    response = await client.post("/v1/embeddings", json={"input": PROBE})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body["model"], np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+
+
+async def _stream(client: httpx.AsyncClient, stop: asyncio.Event, answers: list[tuple[int, str, object]]) -> None:
+    """Send requests back to back until ``stop`` (bounded), recording status, model and vectors."""
+    for _ in range(5000):
+        if stop.is_set():
+            return
+        response = await client.post("/v1/embeddings", json={"input": PROBE})
+        body = response.json()
+        answers.append((response.status_code, body.get("model", ""), body.get("data") or body))
+
+
+def _check_stream(answers: list[tuple[int, str, object]], expected: dict[str, np.ndarray]) -> None:
+    """Every answer succeeded, the model switched once from 1 to 2, and each answer has its version's vectors."""
+    assert [a for a in answers if a[0] != 200] == []
+    models = [model for _, model, _ in answers]
+    switch = models.index("tiny:2")
+    assert switch > 0
+    assert set(models[:switch]) == {"tiny:1"}
+    assert set(models[switch:]) == {"tiny:2"}
+    for _, model, data in answers:
+        assert isinstance(data, list)
+        vectors = np.array([d["embedding"] for d in data], dtype=np.float32)
+        np.testing.assert_allclose(vectors, expected[model], atol=1e-5)
+
+
+def test_publish_during_stream_swaps_with_zero_failures(tiny_store: Path, v2_model_dir: Path, tmp_path: Path) -> None:
+    store = _copy_store(tiny_store, tmp_path)
+    settings = Settings(store=store, threads=1, poll_interval_s=0.2)
+
+    async def scenario() -> None:
+        async with _serving(settings) as (app, client):
+            swaps = _swapped(app)
+            stop, answers = asyncio.Event(), []
+            streamer = asyncio.create_task(_stream(client, stop, answers))
+            await asyncio.to_thread(publish_tiny, v2_model_dir, store)  # the real export + atomic publish
+            assert await asyncio.wait_for(swaps.get(), 30) == (1, 2)
+            seen = len(answers)
+            await _until(lambda: len(answers) > seen + 20)  # keep streaming on the new version
+            stop.set()
+            await streamer
+            registry = app.state.registry
+            old = registry.get_version("tiny", 1)
+            assert old is not None  # retired but held until released
+            registry.release("tiny", 1)
+            assert registry.get_version("tiny", 1) is None
+            await asyncio.wait_for(old.batcher.close(), 10)  # its queue drained and its worker ended
+            cards = (await client.get("/v1/models")).json()
+            assert [c["id"] for c in cards["data"]] == ["tiny:2"]
+            assert cards["errors"] == {}
+            version = app.state.metrics.registry.get_sample_value("xalign_model_version", {"model": "tiny"})
+            assert version == 2
+        expected = {f"tiny:{v}": OnnxEncoder.from_store(store, f"tiny:{v}", threads=1).encode(PROBE) for v in (1, 2)}
+        assert not np.allclose(expected["tiny:1"], expected["tiny:2"], atol=1e-3)
+        _check_stream(answers, expected)
+
+    asyncio.run(scenario())
+
+
+def test_reload_route_needs_admin_and_swaps(tiny_store: Path, v2_folder: Path, tmp_path: Path) -> None:
+    store = _copy_store(tiny_store, tmp_path)
+    settings = Settings(store=store, threads=1, poll_interval_s=0, api_keys=["reader"], admin_api_keys=["admin"])
+    admin = {"Authorization": "Bearer admin"}
+
+    async def scenario() -> None:
+        async with _serving(settings) as (_, client):
+            client.headers["Authorization"] = "Bearer reader"
+            _drop_in(v2_folder, store)
+            assert (await _probe(client))[0] == "tiny:1"  # polling is off: nothing changes by itself
+            assert_error(
+                await client.post("/v1/models/tiny/reload", headers={"Authorization": ""}), 401, "authentication_error"
+            )
+            assert_error(await client.post("/v1/models/tiny/reload"), 403, "permission_error")
+            assert_error(await client.post("/v1/models/nope/reload", headers=admin), 404, "not_found_error")
+            response = await client.post("/v1/models/tiny/reload", headers=admin)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"name": "tiny", "previous": 1, "version": 2, "changed": True}
+            assert (await _probe(client))[0] == "tiny:2"
+            again = await client.post("/v1/models/tiny/reload", headers=admin)
+            assert again.json()["changed"] is False
+
+    asyncio.run(scenario())
+
+
+def test_corrupt_version_is_refused_and_the_old_one_serves(tiny_store: Path, v2_folder: Path, tmp_path: Path) -> None:
+    store = _copy_store(tiny_store, tmp_path)
+    settings = Settings(store=store, threads=1, poll_interval_s=0.2)
+
+    async def scenario() -> None:
+        async with _serving(settings) as (app, client):
+            before = await _probe(client)
+            _drop_in(v2_folder, store, corrupt=True)
+            registry = app.state.registry
+            await _until(lambda: "tiny" in registry.errors)
+            model, vectors = await _probe(client)
+            assert model == "tiny:1"
+            np.testing.assert_array_equal(vectors, before[1])
+            listing = (await client.get("/v1/models")).json()
+            assert [c["id"] for c in listing["data"]] == ["tiny:1"]
+            assert "model.onnx" in listing["errors"]["tiny"]
+            assert listing["failures"]["tiny"]["at"] is not None
+            message = assert_error(await client.post("/v1/models/tiny/reload"), 409, "conflict_error")
+            assert "still serving version 1" in message
+            failures = app.state.metrics.registry.get_sample_value(
+                "xalign_model_load_failures_total", {"model": "tiny"}
+            )
+            assert failures == 2  # the watcher tried once (it does not retry a failed version), the route once
+            assert (await client.get("/ready")).status_code == 200
+
+    asyncio.run(scenario())
+
+
+def test_watcher_follows_promote_and_rollback(tiny_store: Path, v2_folder: Path, tmp_path: Path) -> None:
+    store = _copy_store(tiny_store, tmp_path)
+    _drop_in(v2_folder, store)
+    models = ModelStore(store)
+    models.promote("tiny", 1)  # production pins version 1 although 2 is the latest
+    settings = Settings(store=store, threads=1, poll_interval_s=0.2)
+
+    async def scenario() -> None:
+        async with _serving(settings) as (app, client):
+            swaps = _swapped(app)
+            first = app.state.registry.models["tiny"]
+            assert (await _probe(client))[0] == "tiny:1"
+            await asyncio.to_thread(models.promote, "tiny", 2)
+            assert await asyncio.wait_for(swaps.get(), 30) == (1, 2)
+            assert (await _probe(client))[0] == "tiny:2"
+            assert (await client.get("/v1/models")).json()["data"][0]["aliases"] == {"production": 2}
+            await asyncio.to_thread(models.rollback, "tiny")
+            assert await asyncio.wait_for(swaps.get(), 30) == (2, 1)
+            assert app.state.registry.models["tiny"] is first  # the held version 1 is reused, not reloaded
+            assert (await _probe(client))[0] == "tiny:1"
+
+    asyncio.run(scenario())
+
+
+def test_served_model_reports_its_provider(tiny_store: Path) -> None:
+    expected = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+
+    async def scenario() -> None:
+        async with _serving(Settings(store=tiny_store, threads=1, poll_interval_s=0)) as (_, client):
+            card = (await client.get("/v1/models")).json()["data"][0]
+            assert card["provider"] == expected
+            no_gpu = Settings(store=tiny_store, threads=1, poll_interval_s=0, prefer_gpu=False)
+        async with _serving(no_gpu) as (_, client):
+            assert (await client.get("/v1/models")).json()["data"][0]["provider"] == "cpu"
+
+    asyncio.run(scenario())
