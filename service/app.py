@@ -9,8 +9,13 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import install_error_handlers
+from service.lifecycle import ModelWatcher
+from service.metrics import Metrics
+from service.middleware import install_middleware
 from service.registry import ModelRegistry
-from service.routes import embeddings, health, models
+from service.routes import bitext, embeddings, health, indexes, models
+from service.routes import metrics as metrics_route
+from service.search.index_service import IndexService
 from service.settings import Settings
 
 
@@ -20,12 +25,23 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Loading verifies checksums and builds sessions: seconds of blocking work, kept off the loop.
-        app.state.registry = await run_in_threadpool(ModelRegistry.from_settings, settings)
+        app.state.registry = await run_in_threadpool(ModelRegistry.from_settings, settings, app.state.metrics)
+        # Indexes before the watcher: their swap listener must be in place before the first swap.
+        app.state.indexes = await IndexService.open(settings, app.state.registry)
+        app.state.watcher = ModelWatcher(app.state.registry, settings)
+        app.state.watcher.start()
         yield
+        # Stop swapping first, then let every model's queue drain before its worker ends.
+        await app.state.watcher.stop()
+        await app.state.indexes.close()
+        await app.state.registry.close()
 
     app = FastAPI(title="xalign", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
-    for router in (health.router, models.router, embeddings.router):
+    install_middleware(app, app.state.metrics, settings.max_body_bytes)
+    app.include_router(metrics_route.router)
+    for router in (health.router, models.router, embeddings.router, indexes.router, bitext.router):
         app.include_router(router)
     return app

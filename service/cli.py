@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
 import uvicorn
 
 from service.app import create_app
+from service.log_config import configure_logging
 from service.settings import Settings
 
 
@@ -24,8 +24,16 @@ def parse_settings(argv: Sequence[str]) -> Settings:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``xalign-serve``."""
     settings = parse_settings(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    configure_logging(settings.log_level)
+    # log_config=None keeps uvicorn from replacing the JSON handler; its access log would duplicate ours.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from service.registry import ModelRegistry
+from service.search.index_service import IndexService
 from service.settings import Settings
 
 
@@ -22,3 +23,11 @@ def get_registry(request: Request) -> ModelRegistry:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+
+
+def get_indexes(request: Request) -> IndexService:
+    """The persistent indexes."""
+    return cast(IndexService, request.app.state.indexes)
+
+
+IndexesDep = Annotated[IndexService, Depends(get_indexes)]

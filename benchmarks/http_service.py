@@ -1,0 +1,209 @@
+"""HTTP throughput and latency of ``xalign-serve`` against a bare onnxruntime session, in one run.
+
+    python -m benchmarks.http_service --store store --model xalign-e5-small
+
+DESIGN.md §7: the server runs in a subprocess with 2 onnxruntime threads; this process is the client.
+Throughput: 63 requests of 32 sentences from 8 concurrent clients, one warm-up round, median of 3.
+Latency: 200 sequential one-sentence requests after 10 warm-ups, p50 and p95. The bare session
+(same model file, 2 threads, length-sorted batches of 32) is measured in the same run, one after the
+other so the two never share the cores, and the ratios are what to compare across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.protocol import DEFAULT_DATA, THREADS, median_rate, protocol_texts, record
+from service.engine.onnx_encoder import OnnxEncoder
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The counts of the protocol; the smoke test shrinks them."""
+
+    requests: int = 63
+    batch: int = 32
+    concurrency: int = 8
+    rounds: int = 3
+    latency_requests: int = 200
+    warmup: int = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_command(store: Path, model: str, variant: str, port: int, data_dir: Path) -> list[str]:
+    script = Path(sys.executable).with_name("xalign-serve")
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+    flags = ["--store", str(store), "--models", f'["{model}"]', "--variant", variant, "--threads", str(THREADS)]
+    return [*base, *flags, "--port", str(port), "--poll-interval-s", "0", "--data-dir", str(data_dir)]
+
+
+def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"xalign-serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"xalign-serve not ready after {timeout} s")
+
+
+@contextmanager
+def serve(store: Path, model: str, variant: str, log: Path, timeout: float = 300) -> Iterator[str]:
+    """Run ``xalign-serve`` on a free loopback port (its log in ``log``); yield its base URL."""
+    port = _free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="xalign-bench-"))
+    command = _serve_command(store, model, variant, port, data_dir)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}", proc, timeout)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def request_batches(texts: Sequence[str], plan: Plan) -> list[list[str]]:
+    """``plan.requests`` lists of ``plan.batch`` sentences, taken from ``texts`` in order (wrapping round)."""
+    return [[texts[(r * plan.batch + j) % len(texts)] for j in range(plan.batch)] for r in range(plan.requests)]
+
+
+def _embed(client: httpx.Client, model: str, texts: list[str], encoding: str) -> int:
+    body = {"model": model, "input": texts, "encoding_format": encoding}
+    response = client.post("/v1/embeddings", json=body)
+    response.raise_for_status()
+    data = response.json()["data"]
+    if len(data) != len(texts):
+        raise RuntimeError(f"asked for {len(texts)} vectors, got {len(data)}")
+    return len(data)
+
+
+def http_throughput(base_url: str, model: str, batches: list[list[str]], plan: Plan, encoding: str) -> float:
+    """Sentences per second with ``plan.concurrency`` clients sending ``batches``: warm-up, median of rounds."""
+    limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
+    with (
+        httpx.Client(base_url=base_url, timeout=120, limits=limits) as client,
+        ThreadPoolExecutor(plan.concurrency) as pool,
+    ):
+
+        def one_round() -> int:
+            return sum(pool.map(lambda texts: _embed(client, model, texts, encoding), batches))
+
+        return median_rate(one_round, plan.rounds)
+
+
+def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50 and p95 of durations in seconds, as milliseconds."""
+    cuts = statistics.quantiles(seconds, n=20, method="inclusive")
+    return {"p50_ms": round(statistics.median(seconds) * 1000, 2), "p95_ms": round(cuts[18] * 1000, 2)}
+
+
+def _timed(call: Any, texts: Sequence[str], plan: Plan) -> dict[str, float]:
+    """Time ``call(text)`` on one sentence at a time, after the warm-ups."""
+    for i in range(plan.warmup):
+        call(texts[i % len(texts)])
+    durations = []
+    for i in range(plan.latency_requests):
+        start = time.perf_counter()
+        call(texts[i % len(texts)])
+        durations.append(time.perf_counter() - start)
+    return percentiles_ms(durations)
+
+
+def http_latency(base_url: str, model: str, texts: Sequence[str], plan: Plan, encoding: str) -> dict[str, float]:
+    """p50/p95 of sequential one-sentence requests over one kept-alive connection."""
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        return _timed(lambda text: _embed(client, model, [text], encoding), texts, plan)
+
+
+def bare(store: Path, model: str, variant: str, texts: Sequence[str], plan: Plan) -> dict[str, float]:
+    """The bare onnxruntime session on the same texts: sentences/s (batches of 32), and one-sentence latency."""
+    encoder = OnnxEncoder.from_store(store, model, variant, threads=THREADS)
+    flat = [t for batch in request_batches(texts, plan) for t in batch]
+    rate = median_rate(lambda: len(encoder.encode(flat, plan.batch)), plan.rounds)
+    return {"sentences_per_s": round(rate, 1), **_timed(lambda text: encoder.encode([text]), texts, plan)}
+
+
+def measure(store: Path, model: str, variant: str, *, texts: Sequence[str], plan: Plan, log: Path) -> dict[str, Any]:
+    """Service then bare session, one after the other on the same cores; their ratios."""
+    encoding = "base64"  # what the OpenAI client asks for by default
+    with serve(store, model, variant, log) as base_url:
+        rate = http_throughput(base_url, model, request_batches(texts, plan), plan, encoding)
+        service = {"sentences_per_s": round(rate, 1), **http_latency(base_url, model, texts, plan, encoding)}
+    reference = bare(store, model, variant, texts, plan)
+    return {
+        "model": model,
+        "variant": variant,
+        "threads": THREADS,
+        "encoding_format": encoding,
+        "plan": vars(plan),
+        "service": service,
+        "bare_onnxruntime": reference,
+        "throughput_ratio": round(service["sentences_per_s"] / reference["sentences_per_s"], 3),
+        "p50_delta_ms": round(service["p50_ms"] - reference["p50_ms"], 2),
+        "p95_delta_ms": round(service["p95_ms"] - reference["p95_ms"], 2),
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options; the counts default to the protocol's."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", type=Path, default=Path("store"))
+    parser.add_argument("--model", default="xalign-e5-small")
+    parser.add_argument("--variant", default="fp32")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding tatoeba/")
+    parser.add_argument("--requests", type=int, default=Plan.requests)
+    parser.add_argument("--rounds", type=int, default=Plan.rounds)
+    parser.add_argument("--latency-requests", type=int, default=Plan.latency_requests)
+    parser.add_argument("--warmup", type=int, default=Plan.warmup)
+    parser.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "xalign-bench-serve.log")
+    parser.add_argument("--record-as", default="http_service", help="results/<name>.json; empty: do not record")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the figures and ratios, and record them unless ``--record-as ''``."""
+    args = parse_args(argv)
+    plan = Plan(requests=args.requests, rounds=args.rounds, latency_requests=args.latency_requests, warmup=args.warmup)
+    results = measure(args.store, args.model, args.variant, texts=protocol_texts(args.data), plan=plan, log=args.log)
+    print(f"service: {results['service']}")
+    print(f"bare onnxruntime: {results['bare_onnxruntime']}")
+    print(
+        f"throughput ratio {results['throughput_ratio']} (bar ≥ 0.85), p50 delta {results['p50_delta_ms']} ms (bar ≤ 3)"
+    )
+    if args.record_as:
+        command = " ".join(["python -m benchmarks.http_service", *(sys.argv[1:] if argv is None else argv)])
+        print(f"recorded in {record(args.record_as, command, results)}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
