@@ -116,7 +116,9 @@ class ModelRegistry:
         manifest = version.manifest
         if manifest.family != "dual-encoder":
             raise NotImplementedError(f"family {manifest.family!r} is not served yet")
-        encoder = OnnxEncoder.from_version(version, settings.variant, settings.threads, settings.prefer_gpu)
+        encoder = OnnxEncoder.from_version(
+            version, settings.variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning
+        )
         batcher = Batcher(encoder, BatchPolicy.from_settings(settings), self.metrics, label=manifest.name)
         loaded = LoadedModel(manifest, encoder, settings.variant, batcher)
         smoke_check(loaded)

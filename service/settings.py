@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     variant: str = Field(default="fp32", description="ONNX variant to load: fp32, int8 or fp16")
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
+    ort_spinning: bool = Field(
+        default=False, description="let idle onnxruntime threads busy-wait (faster alone, slower beside the server)"
+    )
     max_inputs_per_request: int = Field(default=2048, ge=1, description="most texts in one request")
     max_chars_per_input: int = Field(default=50_000, ge=1, description="most characters in one text")
     batch_size: int = Field(default=32, ge=1, description="most texts in one inference batch")

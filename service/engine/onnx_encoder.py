@@ -32,17 +32,24 @@ class OnnxEncoder:
         *,
         threads: int | None = None,
         prefer_gpu: bool = True,
+        spinning: bool = True,
     ) -> None:
         self.name = name
         self.dim = dim
         self.tokenizer = tokenizer
-        self.session = open_session(model, threads, prefer_gpu)
+        self.session = open_session(model, threads, prefer_gpu, spinning=spinning)
         self.provider = active_provider(self.session)
         self._inputs = {i.name for i in self.session.get_inputs()}
 
     @classmethod
     def from_version(
-        cls, version: ModelVersion, variant: str = "fp32", threads: int | None = None, prefer_gpu: bool = True
+        cls,
+        version: ModelVersion,
+        variant: str = "fp32",
+        threads: int | None = None,
+        prefer_gpu: bool = True,
+        *,
+        spinning: bool = True,
     ) -> OnnxEncoder:
         """The encoder of one numeric variant of a verified store version."""
         manifest = version.manifest
@@ -52,7 +59,13 @@ class OnnxEncoder:
         tokenizer = TextTokenizer(version.file("tokenizer.json"), manifest.max_seq_length, manifest.text_prefix)
         name = f"{manifest.name}:{manifest.version}/{variant}"
         return cls(
-            version.file(filename), tokenizer, manifest.embedding_dim, name, threads=threads, prefer_gpu=prefer_gpu
+            version.file(filename),
+            tokenizer,
+            manifest.embedding_dim,
+            name,
+            threads=threads,
+            prefer_gpu=prefer_gpu,
+            spinning=spinning,
         )
 
     @classmethod

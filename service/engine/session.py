@@ -18,9 +18,17 @@ def choose_providers(prefer_gpu: bool = True, available: list[str] | None = None
     return [CPU]
 
 
-def open_session(model: Path, threads: int | None = None, prefer_gpu: bool = True) -> ort.InferenceSession:
-    """An inference session on ``model`` with full graph optimisation and ``threads`` intra-op threads."""
+def open_session(
+    model: Path, threads: int | None = None, prefer_gpu: bool = True, *, spinning: bool = True
+) -> ort.InferenceSession:
+    """An inference session on ``model`` with full graph optimisation and ``threads`` intra-op threads.
+
+    ``spinning=False`` makes idle intra-op threads sleep instead of busy-waiting for the next op: a
+    server whose event loop shares the cores with them gets those cycles back between batches.
+    """
     options = ort.SessionOptions()
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
