@@ -24,28 +24,31 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from service.search.margin import MinedPair, MiningConfig, mine
+
+# The readers live in training.data.bucc (no faiss, no torch); imported here so their old names keep working.
+from training.data.bucc import BuccCorpus, IdPair, bucc_files, read_bucc, read_bucc_gold, read_bucc_side
 from training.evaluate.encoder import Encoder
-from training.evaluate.tatoeba import read_lines
+
+__all__ = [
+    "BUCC_MINING",
+    "BuccCorpus",
+    "BuccResult",
+    "IdPair",
+    "bucc_files",
+    "candidate_scores",
+    "cap_bucc",
+    "evaluate_bucc",
+    "optimize_threshold",
+    "read_bucc",
+    "read_bucc_gold",
+    "read_bucc_side",
+    "score_at",
+]
 
 # LASER's bucc.sh: --mode mine --retrieval max --margin ratio -k 4 (all candidates kept).
 BUCC_MINING = MiningConfig(margin="ratio", k=4, retrieval="max", threshold=None)
-
-IdPair = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class BuccCorpus:
-    """One BUCC split: ids and texts of both sides in file order, and the gold (src-id, tgt-id) pairs."""
-
-    pair: str
-    src_ids: list[str]
-    src_texts: list[str]
-    tgt_ids: list[str]
-    tgt_texts: list[str]
-    gold: frozenset[IdPair]
 
 
 @dataclass(frozen=True)
@@ -59,59 +62,6 @@ class BuccResult:
     gold: int
     extracted: int
     correct: int
-
-
-def read_bucc_side(path: Path) -> tuple[list[str], list[str]]:
-    """Read ``id TAB sentence`` lines; ``ValueError`` naming file and line on a malformed or repeated id."""
-    ids: list[str] = []
-    texts: list[str] = []
-    seen: set[str] = set()
-    for number, line in enumerate(read_lines(path), start=1):
-        sid, tab, text = line.partition("\t")
-        if not tab or not sid:
-            raise ValueError(f"{path}:{number}: expected 'id<TAB>sentence'")
-        if sid in seen:
-            raise ValueError(f"{path}:{number}: id {sid!r} appears twice")
-        seen.add(sid)
-        ids.append(sid)
-        texts.append(text.strip())  # bucc.py compares stripped sentences
-    return ids, texts
-
-
-def read_bucc_gold(path: Path) -> frozenset[IdPair]:
-    """Read ``src-id TAB tgt-id`` lines; ``ValueError`` naming file and line on a malformed one."""
-    gold: set[IdPair] = set()
-    for number, line in enumerate(read_lines(path), start=1):
-        fields = line.strip().split("\t")
-        if len(fields) != 2 or not all(fields):
-            raise ValueError(f"{path}:{number}: expected 'src-id<TAB>tgt-id'")
-        gold.add((fields[0], fields[1]))
-    return frozenset(gold)
-
-
-def bucc_files(bucc_dir: Path, pair: str = "de-en", split: str = "sample") -> tuple[Path, Path, Path]:
-    """Paths of (source side, target side, gold) of ``pair`` (``src-tgt``) and ``split``."""
-    src, _, tgt = pair.partition("-")
-    if not src or not tgt:
-        raise ValueError(f"language pair must look like 'de-en', got {pair!r}")
-    folder, stem = Path(bucc_dir), f"{pair}.{split}"
-    return folder / f"{stem}.{src}", folder / f"{stem}.{tgt}", folder / f"{stem}.gold"
-
-
-def read_bucc(bucc_dir: Path, pair: str = "de-en", split: str = "sample") -> BuccCorpus:
-    """Read one split; ``ValueError`` if a file is malformed or the gold names an id no file has."""
-    src_path, tgt_path, gold_path = bucc_files(bucc_dir, pair, split)
-    for path in (src_path, tgt_path, gold_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: BUCC file not found")
-    src_ids, src_texts = read_bucc_side(src_path)
-    tgt_ids, tgt_texts = read_bucc_side(tgt_path)
-    gold = read_bucc_gold(gold_path)
-    known_src, known_tgt = set(src_ids), set(tgt_ids)
-    for s, t in sorted(gold):
-        if s not in known_src or t not in known_tgt:
-            raise ValueError(f"{gold_path}: gold pair {s}\t{t} names an id missing from {src_path} or {tgt_path}")
-    return BuccCorpus(pair, src_ids, src_texts, tgt_ids, tgt_texts, gold)
 
 
 def cap_bucc(corpus: BuccCorpus, max_sentences: int) -> BuccCorpus:
