@@ -30,7 +30,7 @@ def _matches(key: str, keys: list[str]) -> bool:
     return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
 
 
-def require_read(request: Request, settings: SettingsDep) -> None:
+async def require_read(request: Request, settings: SettingsDep) -> None:
     """Allow the request if read is open or the key has read or admin scope."""
     if not settings.api_keys:
         return
@@ -41,7 +41,7 @@ def require_read(request: Request, settings: SettingsDep) -> None:
         raise AuthenticationError("unknown API key")
 
 
-def require_admin(request: Request, settings: SettingsDep) -> None:
+async def require_admin(request: Request, settings: SettingsDep) -> None:
     """Allow the request if admin is open or the key has admin scope."""
     if not settings.admin_api_keys:
         return

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
     ort_spinning: bool = Field(
-        default=False, description="let idle onnxruntime threads busy-wait (faster alone, slower beside the server)"
+        default=True,
+        description="let idle onnxruntime threads busy-wait between ops (lower latency; turn off on shared cores)",
     )
     max_inputs_per_request: int = Field(default=2048, ge=1, description="most texts in one request")
     max_chars_per_input: int = Field(default=50_000, ge=1, description="most characters in one text")

@@ -31,7 +31,9 @@ from service.settings import Settings
 # above it, on a worker thread, so one huge request cannot stall every other one.
 _INLINE_TOKENIZE_CHARS = 4096
 # A window holds this many batches' worth of the oldest texts: enough to sort by length usefully.
-_WINDOW_BATCHES = 4
+# Measured on the protocol texts (8 clients x 32 sentences): padded tokens +30% over a global sort with
+# 4 batches, +17% with 8; the price is that a newcomer may wait behind 8 batches instead of 4.
+_WINDOW_BATCHES = 8
 
 
 @dataclass(frozen=True)

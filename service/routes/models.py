@@ -54,7 +54,7 @@ class ReloadResult(BaseModel):
     changed: bool
 
 
-def get_watcher(request: Request) -> ModelWatcher:
+async def get_watcher(request: Request) -> ModelWatcher:
     """The app's store watcher, which performs reloads."""
     return cast(ModelWatcher, request.app.state.watcher)
 
