@@ -21,7 +21,7 @@ def test_harness_runs_and_reports_ratios(tiny_store: Path, tmp_path: Path, monke
     results = http_service.main([*argv, *counts, "--log", str(tmp_path / "serve.log"), "--record-as", ""])
     assert recorded == []
     assert results["service"]["sentences_per_s"] > 0 and results["bare_onnxruntime"]["sentences_per_s"] > 0
-    assert results["throughput_ratio"] > 0
+    assert results["throughput_ratio"] > 0 and results["throughput_ratio_vs_request_batches"] > 0
     assert {"p50_ms", "p95_ms"} <= set(results["service"]) and "p50_delta_ms" in results
     # The server wrote JSON access lines with request ids.
     assert '"logger": "xalign.access"' in (tmp_path / "serve.log").read_text()
