@@ -2,12 +2,15 @@
 
 Subcommands (one function each, registered in ``build_parser``):
 
+  train   Train an encoder as a recipe TOML file says (``training/recipes/``); resumable, torchrun-ready.
   eval    Tatoeba accuracy and BUCC-2018 F1 of a transformers folder or of a model in the store.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +22,7 @@ from training.evaluate.bucc import cap_bucc, evaluate_bucc, read_bucc
 from training.evaluate.encoder import Encoder, Pooling
 from training.evaluate.report import EvalReport, evaluation_dict, render_markdown, write_json
 from training.evaluate.tatoeba import DEFAULT_LANGS, evaluate_tatoeba, read_tatoeba
+from training.recipes.loader import Overrides, load_recipe
 
 
 class CliError(Exception):
@@ -31,8 +35,74 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xalign-train", description="Train and evaluate cross-lingually aligned text encoders."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_parser(sub)
     _add_eval_parser(sub)
     return parser
+
+
+def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an encoder as a recipe says",
+        description="Train as RECIPE (a TOML file; see training/recipes/) says. Checkpoints, metrics.jsonl and "
+        "loss_curve.png go to the recipe's output folder. For several processes run it under torchrun, e.g. "
+        "torchrun --nproc_per_node 2 -m training.cli train RECIPE.toml.",
+    )
+    p.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the recipe file")
+    p.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: the recipe's output)")
+    p.add_argument("--steps", type=int, metavar="N", help="total optimizer steps, replacing the recipe's steps")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        metavar="DIR",
+        help="folder the recipe's data paths are relative to (default: its own)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in the output folder (start fresh if there is none)",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="K",
+        help="stop after K optimizer steps with a checkpoint; the schedule still runs to --steps, so --resume "
+        "later continues exactly",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``xalign-train train``: load and check the recipe, then train (see ``training.trainer.loop``)."""
+    from training.trainer.loop import train  # noqa: PLC0415 - imports torch
+
+    if args.steps is not None and args.steps < 1:
+        raise CliError("--steps must be at least 1")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise CliError("--stop-after must be at least 1")
+    overrides = Overrides(output=args.output, steps=args.steps, data_root=args.data_root)
+    recipe = load_recipe(args.recipe, overrides)
+    _configure_logging()
+    result = train(
+        recipe,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        progress=not args.no_progress,
+        recipe_file=args.recipe.name,
+    )
+    if result.checkpoint is not None and _is_main_process():
+        sys.stdout.write(f"step {result.step}: {result.checkpoint}\n")
+    return 0
+
+
+def _configure_logging() -> None:
+    level = logging.INFO if _is_main_process() else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,68 @@
+"""Periodic dev evaluation: Tatoeba accuracy of the model being trained, for monitoring only.
+
+Tatoeba is never trained on; these figures only show whether alignment improves during a run. The first
+``max_lines`` pairs of each language are read once; the live encoder embeds them in eval mode and returns
+to train mode, without touching any random state the training uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from training.evaluate.encoder import Pooling, pool
+from training.evaluate.report import tatoeba_evaluation
+from training.evaluate.tatoeba import TatoebaPair, evaluate_pair, read_tatoeba
+from training.recipes.recipe import DevEval
+from training.trainer.batches import TextTokenizer
+
+
+class LiveEncoder:
+    """The ``Encoder`` protocol over an in-memory transformers model (pooling + L2 normalisation)."""
+
+    def __init__(self, model: nn.Module, tokenizer: TextTokenizer, pooling: Pooling, batch_size: int = 64) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pooling: Pooling = pooling
+        self.batch_size = batch_size
+
+    @property
+    def name(self) -> str:
+        """A fixed name: the model in training."""
+        return "model in training"
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """(len(texts), dim) float32 unit vectors, in input order."""
+        was_training = self.model.training
+        device = next(self.model.parameters()).device
+        chunks = []
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(texts), self.batch_size):
+                    tokens = self.tokenizer(texts[start : start + self.batch_size]).to(device)
+                    states = self.model(input_ids=tokens.ids, attention_mask=tokens.mask).last_hidden_state
+                    pooled = pool(states, tokens.mask, self.pooling)  # (batch, dim)
+                    chunks.append(torch.nn.functional.normalize(pooled.float(), dim=1).cpu().numpy())
+        finally:
+            self.model.train(was_training)
+        return np.concatenate(chunks).astype(np.float32)
+
+
+def load_dev_pairs(dev: DevEval) -> list[TatoebaPair]:
+    """The Tatoeba pairs of ``dev.langs``, cut to the first ``dev.max_lines`` lines each."""
+    pairs = []
+    for lang in dev.langs:
+        pair = read_tatoeba(dev.tatoeba_dir, lang)
+        limit = dev.max_lines or len(pair.src)
+        pairs.append(TatoebaPair(lang, pair.src[:limit], pair.eng[:limit]))
+    return pairs
+
+
+def evaluate_dev(encoder: LiveEncoder, pairs: Sequence[TatoebaPair]) -> dict[str, float]:
+    """``{"deu-eng": acc, "eng-deu": acc, ..., "mean": ...}`` in percent (the store's tatoeba metrics)."""
+    return tatoeba_evaluation([evaluate_pair(encoder, pair) for pair in pairs])
