@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from modelstore.integrity import fsync_dir
 from service.search.faiss_index import FloatArray, IntArray, VectorIndex
 from service.search.persistence import (
     META_FILE,
     IndexMeta,
     LogWriter,
     Record,
-    fsync_dir,
     log_name,
     read_meta,
     replay,

@@ -36,6 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
+from modelstore.integrity import fsync_dir
+
 log = logging.getLogger("xalign.service")
 
 MAGIC = b"XIR1"
@@ -79,15 +81,6 @@ class Record:
     first_id: int
     vectors: FloatArray
     texts: list[str]
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in ``path`` durable (POSIX: fsync the folder)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_meta(folder: Path, meta: IndexMeta) -> None:

@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import threading
@@ -26,8 +27,14 @@ INDEXES = {"flat": {}, "ivf": {"nlist": 4, "train_size": 64}}
 
 
 def _texts(round_: int, batch: int) -> list[str]:
-    # Unique texts, so a search for one finds exactly its own row.
-    return [f"round {round_} batch {batch} sentence {i} about {['cats', 'rain', 'music'][i % 3]}" for i in range(BATCH)]
+    """Unique texts, so a search for one finds exactly its own row.
+
+    Random letters throughout: texts that shared all but a digit or two got vectors from the tiny random
+    model so close that batch padding noise (~1e-7) could rank a neighbour first.
+    """
+    rng = random.Random(f"{round_}/{batch}")
+    words = ("".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(BATCH * 5))
+    return [" ".join(next(words) for _ in range(5)) for _ in range(BATCH)]
 
 
 @contextmanager
