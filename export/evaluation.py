@@ -1,8 +1,8 @@
 """Evaluate staged ONNX variants before they are published, so the manifest carries their accuracy.
 
 Runs each variant through the serving engine (the same tokenizer, prefix and session the
-service will use) on the Tatoeba files, and names the results ``tatoeba`` for fp32 and
-``tatoeba-<variant>`` for the others.
+service will use) on the Tatoeba files, and fp32 also on a BUCC-2018 split; the results are named
+``tatoeba`` and ``bucc2018-<pair>`` for fp32 and ``tatoeba-<variant>`` for the others.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 from service.engine.onnx_encoder import OnnxEncoder
 from service.engine.tokenization import TextTokenizer
-from training.evaluate.report import tatoeba_evaluation
+from training.evaluate.bucc import BuccCorpus, bucc_files, evaluate_bucc
+from training.evaluate.report import bucc_evaluation, tatoeba_evaluation
 from training.evaluate.tatoeba import evaluate_tatoeba, tatoeba_files
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 def task_name(variant: str) -> str:
     """Evaluation task key of a variant: the fp32 numbers are the model's, others are labelled."""
     return "tatoeba" if variant == "fp32" else f"tatoeba-{variant}"
+
+
+def bucc_task_name(pair: str, variant: str = "fp32") -> str:
+    """Evaluation task key of BUCC ``pair`` (``de-en``) for a variant, labelled as ``task_name`` does."""
+    return f"bucc2018-{pair}" if variant == "fp32" else f"bucc2018-{pair}-{variant}"
+
+
+def bucc_inputs(bucc_dir: Path, pair: str) -> list[Path]:
+    """The BUCC files an evaluation reads (both sides and the gold), so the fingerprint can cover them."""
+    return list(bucc_files(bucc_dir, pair))
 
 
 def tatoeba_inputs(tatoeba_dir: Path, langs: Sequence[str]) -> list[Path]:
@@ -36,14 +47,21 @@ def evaluate_variants(
     max_seq_length: int,
     text_prefix: str,
     dim: int,
-    tatoeba_dir: Path,
+    tatoeba_dir: Path | None,
     langs: Sequence[str],
+    bucc: BuccCorpus | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Tatoeba accuracy (both directions, per language, mean) of each staged variant."""
+    """Tatoeba accuracy (both directions, per language, mean) and BUCC F1 of each staged variant."""
     evaluation: dict[str, dict[str, float]] = {}
     for variant, path in variants.items():
         encoder = OnnxEncoder(path, TextTokenizer(tokenizer, max_seq_length, text_prefix), dim, f"staged/{variant}")
-        metrics = tatoeba_evaluation(evaluate_tatoeba(encoder, tatoeba_dir, langs))
-        log.info("tatoeba %s: mean %.2f", variant, metrics.get("mean", float("nan")))
-        evaluation[task_name(variant)] = metrics
+        if tatoeba_dir is not None:
+            metrics = tatoeba_evaluation(evaluate_tatoeba(encoder, tatoeba_dir, langs))
+            log.info("tatoeba %s: mean %.2f", variant, metrics.get("mean", float("nan")))
+            evaluation[task_name(variant)] = metrics
+        # BUCC on fp32 only: ~16k sentences per variant is minutes on a CPU, and the gate reads fp32.
+        if bucc is not None and variant == "fp32":
+            metrics = bucc_evaluation(evaluate_bucc(encoder, bucc))
+            log.info("bucc %s %s: F1 %.2f", bucc.pair, variant, metrics["f1"])
+            evaluation[bucc_task_name(bucc.pair, variant)] = metrics
     return evaluation

@@ -4,6 +4,9 @@
 tokenizer, parity texts, the settings that shape the published version, the export code
 version and the library versions that produce the graph) is stored in the manifest, and a
 rerun with the same fingerprint returns the existing manifest without exporting.
+
+Before publishing, the staged variants are evaluated (``evaluate``: Tatoeba and BUCC when their folders are
+set) and a ``review`` may add to the evaluation or refuse the version by raising (the aligned default's gate).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,7 @@ from export.dual_encoder import (
     export_dual_encoder,
     load_dual_encoder,
 )
-from export.evaluation import evaluate_variants, tatoeba_inputs
+from export.evaluation import bucc_inputs, evaluate_variants, tatoeba_inputs
 from export.fp16 import convert_fp16
 from export.parity import ParityResult, check_parity, load_parity_texts, load_tokenizer, require_parity
 from export.quantize import quantize_int8
@@ -44,6 +47,7 @@ from modelstore import Manifest, ModelSpec, ModelStore, OnnxInfo, SourceInfo
 from modelstore.integrity import sha256_file
 from modelstore.manifest import DataFile
 from modelstore.names import validate_name
+from training.evaluate.bucc import BuccCorpus, cap_bucc, read_bucc
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ FAMILY = "dual-encoder"
 TOKENIZER_FILE = "tokenizer.json"
 # Variant → file name in the version folder (DESIGN.md §3); fp32 is always exported, the others derive from it.
 VARIANT_FILES: dict[str, str] = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+
+Evaluation = dict[str, dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,11 @@ class ExportConfig:
     # When set, every variant is evaluated on these Tatoeba files before publishing (results in the manifest).
     tatoeba_dir: Path | None = None
     tatoeba_langs: tuple[str, ...] = ("deu", "fra", "ces", "spa", "rus")
+    # When set, every variant's BUCC-2018 F1 on this pair's sample is recorded too, with at most ``bucc_max``
+    # sentences per side (every gold pair kept; None: the whole sample).
+    bucc_dir: Path | None = None
+    bucc_pair: str = "de-en"
+    bucc_max: int | None = 8000
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -96,6 +107,8 @@ class ExportConfig:
             raise ValueError(f"opset must be at least {MIN_OPSET}, got {self.opset}")
         if self.max_seq_length < 1 or self.steps < 0:
             raise ValueError("max_seq_length must be positive and steps non-negative")
+        if self.bucc_max is not None and self.bucc_max < 1:
+            raise ValueError(f"bucc_max must be positive (or None for the whole sample), got {self.bucc_max}")
 
     @property
     def tokenizer_path(self) -> Path:
@@ -117,6 +130,9 @@ def fingerprint(config: ExportConfig) -> str:
     if config.tatoeba_dir is not None:
         for path in tatoeba_inputs(Path(config.tatoeba_dir), config.tatoeba_langs):
             digest.update(f"eval {path.name} {sha256_file(path)}\n".encode())
+    if config.bucc_dir is not None:
+        for path in bucc_inputs(Path(config.bucc_dir), config.bucc_pair):
+            digest.update(f"eval {path.name} {sha256_file(path)}\n".encode())
     digest.update(json.dumps(_settings(config), sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -135,7 +151,7 @@ def _parity_texts_hash(path: Path | None) -> str:
 
 def _settings(config: ExportConfig) -> dict[str, Any]:
     """The settings that change the published files or manifest, as JSON-ready values."""
-    return {
+    settings = {
         "export_code_version": EXPORT_CODE_VERSION,
         "libraries": {
             "torch": torch.__version__,
@@ -161,6 +177,9 @@ def _settings(config: ExportConfig) -> dict[str, Any]:
         "licenses": list(config.licenses),
         "tatoeba_langs": list(config.tatoeba_langs) if config.tatoeba_dir is not None else [],
     }
+    if config.bucc_dir is not None:  # only then, so versions published before BUCC keep their fingerprints
+        settings["bucc"] = {"pair": config.bucc_pair, "max": config.bucc_max}
+    return settings
 
 
 @contextmanager
@@ -172,11 +191,21 @@ def _step(what: str) -> Iterator[None]:
     log.info("%s done in %.1f s", what, time.perf_counter() - start)
 
 
-def export_and_publish(config: ExportConfig) -> Manifest:
+# (config, staged variant → file, service tokenizer.json, embedding dim) → {task: {metric: value}}
+Evaluate = Callable[[ExportConfig, Mapping[str, Path], Path, int], Evaluation]
+# The evaluation about to be published → the evaluation to publish; raises to publish nothing.
+Review = Callable[[Evaluation], Evaluation]
+
+
+def export_and_publish(
+    config: ExportConfig, *, evaluate: Evaluate | None = None, review: Review | None = None
+) -> Manifest:
     """Export, check parity, and publish ``config.name`` as a new version; reuse an identical one.
 
     Raises ``ParityError`` (and publishes nothing) if fp32 ONNX misses cosine 0.9999 against
-    PyTorch or a text embeds differently alone and in a padded batch.
+    PyTorch or a text embeds differently alone and in a padded batch. ``evaluate`` measures the staged
+    variants (default: ``measure``); ``review`` sees the evaluation before publishing and may extend it or
+    raise, which publishes nothing. Neither runs when an identical version already exists.
     """
     store = ModelStore(config.store)
     with _step("fingerprinting inputs"):
@@ -195,7 +224,10 @@ def export_and_publish(config: ExportConfig) -> Manifest:
         variants = _export_variants(config, module, staging)
         parity = _run_parity(config, module, variants)
         tokenizer = write_service_tokenizer(config.tokenizer_path, staging / TOKENIZER_FILE, config.max_seq_length)
-        evaluation = _evaluate(config, module, variants, tokenizer)
+        measured = (evaluate or measure)(config, variants, tokenizer, module.embedding_dim)
+        evaluation = {**{task: dict(metrics) for task, metrics in config.evaluation.items()}, **measured}
+        if review is not None:
+            evaluation = review(evaluation)
         spec = build_spec(config, module, parity, fp, evaluation)
         files = {VARIANT_FILES[name]: path for name, path in variants.items()}
         files[TOKENIZER_FILE] = tokenizer
@@ -205,24 +237,33 @@ def export_and_publish(config: ExportConfig) -> Manifest:
     return manifest
 
 
-def _evaluate(
-    config: ExportConfig, module: DualEncoder, variants: Mapping[str, Path], tokenizer: Path
-) -> dict[str, dict[str, float]]:
-    """The evaluation passed in, plus Tatoeba on every staged variant when ``tatoeba_dir`` is set."""
-    evaluation = {task: dict(metrics) for task, metrics in config.evaluation.items()}
-    if config.tatoeba_dir is None:
-        return evaluation
-    with _step(f"Tatoeba evaluation of {', '.join(variants)} on {', '.join(config.tatoeba_langs)}"):
-        measured = evaluate_variants(
+def measure(config: ExportConfig, variants: Mapping[str, Path], tokenizer: Path, dim: int) -> Evaluation:
+    """Tatoeba (when ``tatoeba_dir`` is set) and BUCC (when ``bucc_dir`` is set) of every staged variant."""
+    bucc = load_bucc(config)
+    tasks = [f"Tatoeba {' '.join(config.tatoeba_langs)}"] if config.tatoeba_dir is not None else []
+    if bucc is not None:
+        tasks.append(f"BUCC {bucc.pair} ({len(bucc.src_ids)} + {len(bucc.tgt_ids)} sentences)")
+    if not tasks:
+        return {}
+    with _step(f"evaluating {', '.join(variants)}: {'; '.join(tasks)}"):
+        return evaluate_variants(
             variants,
             tokenizer,
             max_seq_length=config.max_seq_length,
             text_prefix=config.text_prefix,
-            dim=module.embedding_dim,
-            tatoeba_dir=Path(config.tatoeba_dir),
+            dim=dim,
+            tatoeba_dir=Path(config.tatoeba_dir) if config.tatoeba_dir is not None else None,
             langs=config.tatoeba_langs,
+            bucc=bucc,
         )
-    return {**evaluation, **measured}
+
+
+def load_bucc(config: ExportConfig) -> BuccCorpus | None:
+    """The BUCC split the evaluation mines, capped to ``bucc_max`` sentences per side; None without ``bucc_dir``."""
+    if config.bucc_dir is None:
+        return None
+    corpus = read_bucc(Path(config.bucc_dir), config.bucc_pair)
+    return cap_bucc(corpus, config.bucc_max) if config.bucc_max is not None else corpus
 
 
 def _check_fits(config: ExportConfig, module: DualEncoder) -> None:

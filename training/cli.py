@@ -4,11 +4,14 @@ Subcommands (one function each, registered in ``build_parser``):
 
   train   Train an encoder as a recipe TOML file says (``training/recipes/``); resumable, torchrun-ready.
   eval    Tatoeba accuracy and BUCC-2018 F1 of a transformers folder or of a model in the store.
+  delta   ``extract`` the tensors a checkpoint changed over its base into a small delta folder
+          (``training/delta.py``); ``apply`` one to its base to rebuild the trained model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -23,6 +26,7 @@ from training.evaluate.encoder import Encoder, Pooling
 from training.evaluate.report import EvalReport, evaluation_dict, render_markdown, write_json
 from training.evaluate.tatoeba import DEFAULT_LANGS, evaluate_tatoeba, read_tatoeba
 from training.recipes.loader import Overrides, load_recipe
+from training.recipes.recipe import OFFLINE_E5
 
 
 class CliError(Exception):
@@ -37,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(sub)
     _add_eval_parser(sub)
+    _add_delta_parser(sub)
     return parser
 
 
@@ -246,6 +251,72 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(args.json, evaluation_dict(report))
     return 0
+
+
+def _add_delta_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "delta",
+        help="extract a small delta from a checkpoint, or apply one to its base",
+        description="A delta is the encoder tensors a checkpoint changed over its base (e.g. the top layers of "
+        "a train_top_layers run), with the base's sha256 and the training provenance: small enough to commit.",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    extract = actions.add_parser("extract", help="write the delta of a checkpoint over its base")
+    extract.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a step-NNNNNN checkpoint folder")
+    extract.add_argument("--evaluation", type=Path, metavar="JSON", help='{"task": {"metric": number}} to record')
+    extract.add_argument("--recipe", type=Path, metavar="RECIPE.toml", help="the recipe file, copied into the delta")
+    apply = actions.add_parser("apply", help="rebuild the trained model from its base and a delta")
+    apply.add_argument("delta", type=Path, metavar="DELTA", help="a delta folder (delta.json, delta.safetensors)")
+    for action in (extract, apply):
+        action.add_argument(
+            "--base",
+            required=True,
+            metavar="DIR",
+            help=f"the base transformers folder, or {OFFLINE_E5} (converted into --cache)",
+        )
+        action.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
+        action.add_argument(
+            "--cache", type=Path, default=Path(".cache/xalign"), metavar="DIR", help="offline base cache"
+        )
+    p.set_defaults(func=cmd_delta)
+
+
+def cmd_delta(args: argparse.Namespace) -> int:
+    """``xalign-train delta extract|apply``: see ``training.delta``."""
+    from training.delta import apply_delta, extract_delta  # noqa: PLC0415 - imports torch
+
+    base = _base_folder(args.base, args.cache)
+    if args.action == "apply":
+        sys.stdout.write(f"{apply_delta(base, args.delta, args.out)}\n")
+        return 0
+    evaluation = _read_evaluation(args.evaluation) if args.evaluation is not None else None
+    manifest = extract_delta(args.checkpoint, base, args.out, evaluation=evaluation, recipe_toml=args.recipe)
+    sys.stdout.write(
+        f"{args.out}: {len(manifest.tensors)} tensors, {manifest.file_bytes / 1e6:.1f} MB, step {manifest.step}, "
+        f"sha256 {manifest.file_sha256}\n"
+    )
+    return 0
+
+
+def _base_folder(base: str, cache: Path) -> Path:
+    if base == OFFLINE_E5:
+        from training.models.offline_e5 import ensure_offline_base  # noqa: PLC0415 - numpy-heavy conversion
+
+        return ensure_offline_base(cache)
+    return Path(base)
+
+
+def _read_evaluation(path: Path) -> dict[str, dict[str, float]]:
+    """``{"task": {"metric": number}}`` from a JSON file (what ``eval --json`` writes)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    ok = isinstance(data, dict) and all(
+        isinstance(metrics, dict)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values())
+        for metrics in data.values()
+    )
+    if not ok:
+        raise CliError(f'{path}: evaluation must be {{"task": {{"metric": number}}}}')
+    return {str(task): {str(k): float(v) for k, v in metrics.items()} for task, metrics in data.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

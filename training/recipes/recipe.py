@@ -169,7 +169,9 @@ class Recipe:
     micro-step; one optimizer step sees ``batch_size * grad_accum * world_size`` examples. ``eval_every`` and
     ``save_every`` count optimizer steps; 0 means never (a checkpoint is always saved at the last step).
     ``keep_checkpoints`` keeps that many newest checkpoints (0: all). ``device`` ``auto`` trains on CUDA when
-    available (one GPU per torchrun process), else on CPU.
+    available (one GPU per torchrun process), else on CPU. ``train_top_layers`` N trains only the top N encoder
+    layers (embeddings, lower layers and pooler frozen; ``freeze_embeddings`` is implied), so the trained model
+    differs from its base by a small delta (``training.delta``); checked against the model's depth at build.
     """
 
     base: str
@@ -194,6 +196,7 @@ class Recipe:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     freeze_embeddings: bool = False
+    train_top_layers: int | None = None
     seed: int = 0
     eval_every: int = 0
     dev: DevEval | None = None
@@ -240,6 +243,13 @@ class Recipe:
             not (has_align and self.freeze_embeddings),
             "freeze_embeddings",
             "cannot be combined with align_mlm, whose dictionary loss trains the word embeddings",
+        )
+        _require(self.train_top_layers is None or self.train_top_layers >= 1, "train_top_layers", "must be at least 1")
+        masked = sorted({"align_mlm", "mlm"} & set(names))
+        _require(
+            self.train_top_layers is None or not masked,
+            "train_top_layers",
+            f"cannot be combined with {', '.join(masked)}, which needs trainable word embeddings",
         )
 
     def _check_schedule(self) -> None:

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 TRAINING_KEYS = (
     "pooling", "prefix", "max_seq_length", "objectives", "pairing", "pivot", "min_chars", "max_chars",
     "deduplicate", "batch_size", "grad_accum", "lr", "warmup_steps", "decay", "weight_decay", "max_grad_norm",
-    "freeze_embeddings", "seed",
+    "freeze_embeddings", "train_top_layers", "seed",
 )  # fmt: skip
 
 
@@ -112,10 +112,15 @@ def check_resumable(manifest: CheckpointManifest, recipe: Recipe, data: Training
 
 def build_module(recipe: Recipe, encoder: Any) -> TrainModule:
     """The encoder with its objectives' tasks; heads are initialised from the recipe's seed."""
-    frozen = freeze(encoder, embeddings=recipe.freeze_embeddings)
+    config = encoder.config
+    top = recipe.train_top_layers
+    if top is not None and not 1 <= top <= int(config.num_hidden_layers):
+        raise ValueError(f"train_top_layers: must be in 1..{config.num_hidden_layers} (the model's layers), not {top}")
+    frozen = freeze(encoder, embeddings=recipe.freeze_embeddings or top is not None, top_layers=top)
     if recipe.freeze_embeddings and not any(name.startswith("embeddings.") for name in frozen):
         raise ValueError("freeze_embeddings: the base model has no 'embeddings' layer to freeze")
-    config = encoder.config
+    if top is not None and all(name in frozen for name, _ in encoder.named_parameters()):
+        raise ValueError("train_top_layers: the base model has no 'encoder.layer.N' parameters to train")
     setup = TaskSetup(
         hidden=int(config.hidden_size),
         num_heads=int(config.num_attention_heads),

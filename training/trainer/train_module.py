@@ -65,17 +65,31 @@ class TrainModule(nn.Module):
             self.tasks[name].load_state_dict(task_state)
 
 
-def freeze(encoder: nn.Module, *, embeddings: bool) -> list[str]:
+def frozen_parameter(name: str, *, embeddings: bool, top_layers: int | None = None, num_layers: int = 0) -> bool:
+    """Whether the trainer keeps encoder parameter ``name`` fixed (see ``freeze``).
+
+    ``top_layers`` N of ``num_layers``: everything but ``encoder.layer.{num_layers - N} ..
+    encoder.layer.{num_layers - 1}`` is fixed (embeddings and pooler included).
+    """
+    if name.startswith("pooler."):
+        return True
+    if top_layers is not None:
+        return not any(name.startswith(f"encoder.layer.{i}.") for i in range(num_layers - top_layers, num_layers))
+    return embeddings and name.startswith("embeddings.")
+
+
+def freeze(encoder: nn.Module, *, embeddings: bool, top_layers: int | None = None) -> list[str]:
     """Stop training parameters that no objective should change; returns their names.
 
     The pooler (a dense layer on the first token that transformers BERT models carry) never reaches a sentence
     embedding here (pooling is computed from the token states), so it is always frozen. With ``embeddings``
     the whole embedding layer (word, position and token-type embeddings and their LayerNorm) is frozen too.
+    With ``top_layers`` N only the top N of the encoder's ``config.num_hidden_layers`` layers stay trainable.
     """
-    prefixes = ["pooler."] + (["embeddings."] if embeddings else [])
+    num_layers = int(getattr(getattr(encoder, "config", None), "num_hidden_layers", 0))
     frozen = []
     for name, param in encoder.named_parameters():
-        if any(name.startswith(prefix) for prefix in prefixes):
+        if frozen_parameter(name, embeddings=embeddings, top_layers=top_layers, num_layers=num_layers):
             param.requires_grad_(False)
             frozen.append(name)
     return frozen
