@@ -1,0 +1,23 @@
+"""The recipes of the aligned-default delta: small enough to commit, and never trained on evaluation data."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.delta import MAX_DELTA_BYTES
+from training.recipes import RECIPES_DIR
+from training.recipes.loader import load_recipe
+
+# Bytes of one multilingual-e5-small layer in fp32: 4 attention (384x384 + 384) and 2 FFN (384x1536) blocks
+# with biases, plus 2 LayerNorms.
+LAYER_BYTES = 4 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384 + 4 * 384)
+
+
+@pytest.mark.parametrize("name", ["default_delta", "default_delta_news"])
+def test_delta_recipes_train_few_layers_on_training_data_only(name: str) -> None:
+    recipe = load_recipe(RECIPES_DIR / f"{name}.toml")
+    assert recipe.train_top_layers is not None
+    assert recipe.train_top_layers * LAYER_BYTES <= MAX_DELTA_BYTES
+    kinds = {source.kind for source in recipe.data}
+    assert kinds <= {"multi30k", "ntrex", "wmt", "xnli"}
+    assert not any("tatoeba" in str(source.path) or "bucc" in str(source.path) for source in recipe.data)
