@@ -26,7 +26,9 @@ def test_make_serve_answers_embeddings(tmp_path: Path) -> None:
     base_url = f"http://127.0.0.1:{port}"
     command = ["make", "--no-print-directory", "serve", f"STORE={store}", f"PORT={port}", "HOST=127.0.0.1"]
     with running(command, tmp_path / "serve.log") as proc:
-        wait_ready(base_url, proc, tmp_path / "serve.log", timeout=900)
+        # From nothing: convert, export, parity, Tatoeba and BUCC evaluation (~7 min alone on 2 cores; ~13 min
+        # seen while another job shared them), then start serving.
+        wait_ready(base_url, proc, tmp_path / "serve.log", timeout=1800)
         texts = ["Hello world", "Hallo Welt", "Der Zug nach München hat heute zwanzig Minuten Verspätung."]
         vectors, body = _embed(base_url, texts)
     manifest = json.loads((store / "xalign-e5-small" / "1" / "manifest.json").read_text())
