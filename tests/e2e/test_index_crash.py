@@ -75,6 +75,13 @@ class Adder(threading.Thread):
                 self.in_flight = {}
 
 
+def _wait_for_ack(adder: Adder, timeout: float) -> None:
+    """Return once ``adder`` has one acknowledged add (or the adder ended, or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while not any(adder.acked.values()) and adder.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _check(base: str, expected: dict[str, list[str]], in_flight: dict[str, list[str]]) -> dict[str, list[str]]:
     """Every acknowledged row is there with its id; the add in flight is absent or whole. Returns the rows."""
     rows: dict[str, list[str]] = {}
@@ -113,7 +120,10 @@ def test_sigkill_mid_add_loses_at_most_that_add(workdir: Path) -> None:
             rows = _check(base, rows, {})  # everything from before the kill is back
             adder = Adder(base, round_)
             adder.start()
-            time.sleep(rng.uniform(1.0, 3.0))
+            # Kill at a random moment after the first acknowledged add: a fixed delay alone sometimes
+            # fell before any add on a loaded machine, and then the round proved nothing.
+            _wait_for_ack(adder, timeout=120)
+            time.sleep(rng.uniform(0.2, 2.0))
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             adder.join(timeout=30)
