@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, get_args
 
-ObjectiveName = Literal["translation_ranking", "multiway_contrastive", "representation_translation", "align_mlm", "mlm"]
+ObjectiveName = Literal[
+    "translation_ranking", "multiway_contrastive", "representation_translation", "align_mlm", "mlm",
+    "embedding_distillation",
+]  # fmt: skip
 SourceKind = Literal["multi30k", "ntrex", "wmt", "xnli", "aligned", "tsv"]
 Pairing = Literal["english_centric", "multiway"]
 Decay = Literal["linear", "cosine", "constant"]
@@ -34,6 +37,7 @@ OBJECTIVE_PARAMS: Final[Mapping[str, Mapping[str, ParamValue]]] = {
     "representation_translation": {"num_layers": 2, "num_heads": 0, "bidirectional": False},
     "mlm": {"mask_prob": 0.15},
     "align_mlm": {"mask_prob": 0.15, "dictionary_weight": 1.0, "word_pairs": 64},
+    "embedding_distillation": {"anchor_weight": 1.0},
 }
 
 # What ``split`` means per source kind; kinds absent here take no split.

@@ -126,6 +126,7 @@ def build_module(recipe: Recipe, encoder: Any) -> TrainModule:
         num_heads=int(config.num_attention_heads),
         max_positions=max_length(recipe, config),
         word_embeddings=encoder.get_input_embeddings(),
+        load_base=lambda: AutoModel.from_pretrained(str(resolve_base(recipe))),
     )
     torch.manual_seed(recipe.seed)
     tasks: dict[str, Task] = {objective.name: build_task(objective, setup) for objective in recipe.objectives}

@@ -8,14 +8,17 @@ of a recipe to its adapter class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from training.evaluate.encoder import Pooling, pool
 from training.objectives.align_mlm import MlmHead, dictionary_alignment_loss, mlm_loss
+from training.objectives.embedding_distillation import embedding_distillation_loss
 from training.objectives.multiway_contrastive import multiway_contrastive_loss
 from training.objectives.representation_translation import RepresentationTranslation, TokenSide
 from training.objectives.translation_ranking import translation_ranking_loss
@@ -25,12 +28,17 @@ from training.trainer.batches import Batch, Needs, Tokenized
 
 @dataclass(frozen=True)
 class TaskSetup:
-    """What heads are built from: the encoder's sizes and its (tied) word embedding."""
+    """What heads are built from: the encoder's sizes and its (tied) word embedding.
+
+    ``load_base`` loads a fresh copy of the run's base model (the teacher of ``embedding_distillation``); it
+    is the base even when a run resumes from a checkpoint.
+    """
 
     hidden: int
     num_heads: int
     max_positions: int
     word_embeddings: nn.Embedding
+    load_base: Callable[[], nn.Module] | None = None
 
 
 @dataclass
@@ -206,12 +214,60 @@ class AlignMlmTask(MlmTask):
         return TaskOutput(masked + self.dictionary_weight * aligned, {"mlm": masked, "dictionary": aligned})
 
 
+class FrozenTeacher:
+    """The base model, frozen, in eval mode, and kept out of the training module's tree on purpose.
+
+    A plain attribute holder rather than an ``nn.Module``: the teacher must not appear in checkpoints, in the
+    optimizer, or among the parameters DDP synchronises. It follows the student's device on first use.
+    """
+
+    def __init__(self, model: nn.Module, pooling: Pooling) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.pooling = pooling
+
+    @torch.no_grad()
+    def embed(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """Pooled embeddings (N, H) of token ids (N, S) with attention mask (N, S)."""
+        self.model.to(ids.device)
+        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (N, S, H)
+        return pool(states, mask, self.pooling)
+
+
+class EmbeddingDistillationTask(Task):
+    """Pull each pair's target (the pivot, English) and its source onto the base model's target embedding."""
+
+    needs = Needs(pairs=True)
+
+    def __init__(self, objective: Objective, setup: TaskSetup) -> None:
+        super().__init__(objective, setup)
+        if setup.load_base is None:
+            raise ValueError("embedding_distillation needs the base model as its teacher (TaskSetup.load_base)")
+        self.load_base = setup.load_base
+        self.teacher: FrozenTeacher | None = None
+
+    def forward(self, batch: Batch, context: StepContext) -> TaskOutput:
+        """Cosine distillation loss of the pairs against the teacher's embedding of their targets."""
+        pairs, texts = _pairs(batch), batch.texts
+        if texts is None:
+            raise RuntimeError("batch has no texts")
+        if self.teacher is None:
+            self.teacher = FrozenTeacher(self.load_base(), context.pooling)
+        _, pooled = context.sentences  # (N, H)
+        targets = pairs[:, 1]  # (B,)
+        teacher = self.teacher.embed(texts.ids[targets], texts.mask[targets])  # (B, H)
+        loss = embedding_distillation_loss(
+            pooled[pairs[:, 0]], pooled[targets], teacher, float(self.objective.param("anchor_weight"))
+        )
+        return TaskOutput(loss)
+
+
 TASKS: dict[str, type[Task]] = {
     "translation_ranking": TranslationRankingTask,
     "multiway_contrastive": MultiwayContrastiveTask,
     "representation_translation": RepresentationTranslationTask,
     "mlm": MlmTask,
     "align_mlm": AlignMlmTask,
+    "embedding_distillation": EmbeddingDistillationTask,
 }
 
 

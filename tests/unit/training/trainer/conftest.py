@@ -20,11 +20,13 @@ TATOEBA_MINI = REPO / "tests" / "data" / "tatoeba_mini"
 MULTI30K = {"kind": "multi30k", "path": "multi30k", "split": "train", "langs": ["en", "de", "fr", "cs"]}
 DICTIONARY = {"path": "muse/en-de.0-5000.txt", "src_lang": "en", "tgt_lang": "de"}
 
-# The objective mixes of the four comparison recipes (small weights as they ship), and plain MLM.
+# The objective mixes of the four comparison recipes (small weights as they ship), plain MLM, and En-X with
+# the distillation anchor of the aligned-default delta.
 MIXES: dict[str, list[dict[str, Any]]] = {
     "en_x": [{"name": "translation_ranking"}],
     "multiway": [{"name": "multiway_contrastive"}],
     "dap": [{"name": "translation_ranking"}, {"name": "representation_translation", "weight": 0.1}],
+    "en_x_distill": [{"name": "translation_ranking"}, {"name": "embedding_distillation"}],
     "multiway_align_mlm": [{"name": "multiway_contrastive"}, {"name": "align_mlm", "weight": 0.1}],
     "mlm": [{"name": "mlm"}],
 }
