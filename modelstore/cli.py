@@ -11,6 +11,7 @@ from pathlib import Path
 from modelstore.aliases import DEFAULT_ALIAS
 from modelstore.errors import StoreError
 from modelstore.refs import parse_ref
+from modelstore.seed import seed_store
 from modelstore.store import ModelStore
 
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--alias", default=DEFAULT_ALIAS, help=f"alias to move (default: {DEFAULT_ALIAS})")
     verify = sub.add_parser("verify", help="check every file's sha256 (all versions when no REF is given)")
     verify.add_argument("ref", nargs="?")
+    seed = sub.add_parser("seed", help="publish every version of another store here, if this one has no model yet")
+    seed.add_argument("--from", dest="source", type=Path, required=True, help="the store to copy from")
     return parser
 
 
@@ -59,6 +62,17 @@ def _verify(store: ModelStore, ref_text: str | None) -> int:
     return 1 if failures else 0
 
 
+def _seed(store: ModelStore, source: Path) -> None:
+    report = seed_store(store, ModelStore(source))
+    if report.skipped:
+        print(f"nothing seeded: {report.skipped}")
+    for name, old, new in report.published:
+        print(f"seeded {name}:{new} from {source}/{name}/{old}")
+    for name, aliases in report.aliases.items():
+        for alias, version in sorted(aliases.items()):
+            print(f"{name}@{alias} -> {version}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute one parsed command; return the process exit code."""
     store = ModelStore(args.store)
@@ -74,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.name}@{args.alias} -> {version}")
     elif args.command == "verify":
         return _verify(store, args.ref)
+    elif args.command == "seed":
+        _seed(store, args.source)
     return 0
 
 
