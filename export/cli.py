@@ -2,7 +2,8 @@
 
 Every ``ExportConfig`` field is an option of ``xalign-export onnx`` named after it
 (``model_dir`` → ``--model-dir``). ``xalign-export default`` publishes the default model, and with ``--delta``
-the aligned default built on it (``export.aligned``).
+the aligned default built on it (``export.aligned``). ``xalign-export retrain`` trains a recipe and publishes
+the result as the next version (``export.retrain``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from export.default_model import DEFAULT_NAME, default_config
 from export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
 from export.parity import ParityError
 from export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
+from export.retrain import RetrainJob, RetrainResult, retrain
 from modelstore import Manifest, StoreError
 from modelstore.integrity import sha256_file
 from modelstore.manifest import DataFile
 from training.delta import read_delta
+from training.recipes.loader import Overrides
 
 log = logging.getLogger("export.cli")
 
@@ -76,7 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish the aligned model even if it does not beat the base (it is then not promoted)",
     )
     _add_eval_options(default)
+    _add_retrain_parser(commands)
     return parser
+
+
+def _add_retrain_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    retrain = commands.add_parser(
+        "retrain",
+        help="train a recipe, export its checkpoint and publish it as the next version of a model (a retraining job)",
+        description="Train RECIPE (resuming from its output folder), export the last checkpoint with the serving "
+        "settings of the version it replaces, publish it as the next version of NAME and point production at it "
+        "(a running service picks it up; `xalign-store rollback NAME` undoes it).",
+    )
+    retrain.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the training recipe")
+    retrain.add_argument("--store", type=Path, required=True, help="model store root folder")
+    retrain.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
+    retrain.add_argument("--output", type=Path, help="training output folder (default: the recipe's)")
+    retrain.add_argument("--steps", type=int, help="total optimizer steps, replacing the recipe's")
+    retrain.add_argument("--data-root", type=Path, help="folder the recipe's data paths are relative to")
+    retrain.add_argument(
+        "--promote", action=argparse.BooleanOptionalAction, default=True, help="move production to it (default: on)"
+    )
+    retrain.add_argument(
+        "--variants", nargs="+", default=["fp32", "int8"], choices=sorted(VARIANT_FILES), help="variants to publish"
+    )
+    retrain.add_argument("--work-dir", type=Path, help="folder for the staging directory (default: system temp)")
+    retrain.add_argument("--no-progress", action="store_true", help="no training progress bar")
+    retrain.add_argument("--tatoeba-dir", type=Path, help="LASER Tatoeba folder: accuracy recorded in the manifest")
+    retrain.add_argument("--bucc-dir", type=Path, help="BUCC-2018 folder: de-en F1 recorded in the manifest")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -249,17 +279,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Only this project's loggers at the chosen level: the exporter's own INFO output is very chatty.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("export", "modelstore"):
+    for name in ("export", "modelstore", "training"):
         logging.getLogger(name).setLevel(args.log_level)
     try:
         if args.command == "default":
             _print_default(_publish_default(args))
+        elif args.command == "retrain":
+            _print_retrain(retrain(_retrain_job(args)))
         else:
             print(_summary(export_and_publish(_config(args))))
     except (ParityError, StoreError, ValueError, OSError) as exc:
         print(f"xalign-export: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _retrain_job(args: argparse.Namespace) -> RetrainJob:
+    if args.steps is not None and args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    return RetrainJob(
+        recipe=args.recipe,
+        store=args.store,
+        name=args.name,
+        overrides=Overrides(output=args.output, steps=args.steps, data_root=args.data_root),
+        promote=args.promote,
+        variants=tuple(dict.fromkeys(args.variants)),
+        tatoeba_dir=args.tatoeba_dir,
+        bucc_dir=args.bucc_dir,
+        work_dir=args.work_dir,
+        progress=not args.no_progress,
+    )
+
+
+def _print_retrain(result: RetrainResult) -> None:
+    print(_summary(result.manifest))
+    state = "is" if result.promoted else "is not"
+    print(f"{result.manifest.name}:{result.manifest.version} {state} production")
 
 
 def _publish_default(args: argparse.Namespace) -> DefaultResult:
