@@ -1,31 +1,92 @@
-# syntax=docker/dockerfile:1
-# First cut (the deployment issue completes it): a model stage that builds the default store with torch,
-# and a torch-free serving stage that copies the store in.
-FROM python:3.11-slim-bookworm AS model
-WORKDIR /src
+# syntax=docker/dockerfile:1.7
+# xalign images. Targets (deploy/docker-compose.yml builds them):
+#   model      torch CPU: builds the default models into /opt/xalign/store with `make model`
+#   serve      Python slim, no torch: onnxruntime + faiss-cpu, the default store baked in, `xalign-serve`
+#   serve-gpu  CUDA runtime: onnxruntime-gpu + faiss-gpu, the same store and entrypoint
+#   train      torch: runs a recipe and publishes the result into a mounted store (`xalign-export retrain`)
+# Versions: base images by tag, every Python package by deploy/constraints.txt, torch by its CPU index.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+
+# Evaluation data for the gate of the aligned default (Tatoeba and BUCC folders). Empty unless the build is
+# given the folder, e.g. `docker build --build-context evaldata=../shared/data .`; without it `make model`
+# publishes the base model only (the aligned default is never promoted unmeasured).
+FROM scratch AS evaldata
+
+# The sources and the pinned versions, shared by every Python stage.
+FROM ${PYTHON_IMAGE} AS source
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY deploy/constraints.txt deploy/constraints.txt
+COPY pyproject.toml README.md Makefile ./
+COPY modelstore modelstore
+COPY service service
+COPY training training
+COPY export export
+
+# torch from its CPU index first (pip would otherwise pick a multi-GB CUDA build), then the package.
+FROM source AS torch
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install --constraint deploy/constraints.txt '.[train,export]'
+
+FROM torch AS model
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make=4.3-4.1 \
     && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md Makefile ./
-COPY modelstore modelstore
-COPY training training
-COPY export export
-COPY service service
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-    && pip install --no-cache-dir '.[train,export]'
-RUN xalign-export default --store /store --cache /tmp/xalign-cache
+COPY deltas deltas
+COPY --from=evaldata / /eval-data/
+# VENV=/usr/local: the Makefile's tools are the image's; the stamp says the install above is done.
+RUN touch /usr/local/.installed \
+    && make model VENV=/usr/local STORE=/opt/xalign/store CACHE=/tmp/xalign-cache \
+        TATOEBA=/eval-data/tatoeba BUCC=/eval-data/bucc2018 \
+    && rm -rf /tmp/xalign-cache \
+    && xalign-store --store /opt/xalign/store verify
 
-FROM python:3.11-slim-bookworm AS serve
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY modelstore modelstore
-COPY service service
-RUN pip install --no-cache-dir . \
-    && useradd --create-home --uid 10001 xalign
-COPY --from=model --chown=xalign /store /store
-USER xalign
-ENV XALIGN_STORE=/store XALIGN_HOST=0.0.0.0 XALIGN_PORT=8000
+FROM torch AS train
+RUN useradd --create-home --uid 10001 xalign \
+    && mkdir -p /store /runs /data /app/.cache \
+    && chown xalign:xalign /store /runs /app/.cache
+USER 10001
+# The recipe's base (the offline e5) is converted into /app/.cache on first use: mount a volume there.
+CMD ["xalign-export", "retrain", "training/recipes/default_delta_distill.toml", \
+     "--store", "/store", "--output", "/runs/default", "--data-root", "/data"]
+
+FROM source AS serve
+RUN pip install --constraint deploy/constraints.txt . \
+    && useradd --create-home --uid 10001 xalign \
+    && mkdir -p /store /data \
+    && chown xalign:xalign /store /data
+COPY --from=model /opt/xalign/store /opt/xalign/store
+USER 10001
+# A plain `docker run` serves the baked-in store; compose points XALIGN_STORE at its volume instead.
+ENV XALIGN_STORE=/opt/xalign/store XALIGN_DATA_DIR=/data XALIGN_HOST=0.0.0.0 XALIGN_PORT=8000
 EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=3s --start-period=60s \
+HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2)"]
-ENTRYPOINT ["xalign-serve"]
+CMD ["xalign-serve"]
+
+FROM ${CUDA_IMAGE} AS serve-gpu
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+# Ubuntu 24.04's Python 3.12 (the CUDA images carry no Python); the wildcard keeps security rebuilds working.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3=3.12.3-* python3-venv=3.12.3-* \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/venv
+WORKDIR /app
+COPY --from=source /app /app
+# The package brings the CPU builds of onnxruntime and faiss as well; both pairs install the same Python
+# modules, so the CPU builds go and the GPU builds are reinstalled over the files they shared.
+RUN pip install --constraint deploy/constraints.txt '.[gpu]' \
+    && pip uninstall -y onnxruntime faiss-cpu \
+    && pip install --constraint deploy/constraints.txt --force-reinstall --no-deps onnxruntime-gpu faiss-gpu-cu12 \
+    && useradd --create-home --uid 10001 xalign \
+    && mkdir -p /store /data \
+    && chown xalign:xalign /store /data
+COPY --from=model /opt/xalign/store /opt/xalign/store
+USER 10001
+ENV XALIGN_STORE=/opt/xalign/store XALIGN_DATA_DIR=/data XALIGN_HOST=0.0.0.0 XALIGN_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2)"]
+CMD ["xalign-serve"]

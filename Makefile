@@ -39,9 +39,13 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The delta is applied only where the gate can measure it (Tatoeba and BUCC present): never promoted unmeasured.
+GATED_DELTA := $(and $(wildcard $(DELTA)/delta.json),$(wildcard $(TATOEBA)),$(wildcard $(BUCC)))
+
 model: $(STAMP)
+	$(if $(and $(wildcard $(DELTA)/delta.json),$(if $(GATED_DELTA),,x)),@echo "make model: no $(TATOEBA) or $(BUCC): publishing the base only and not the delta in $(DELTA)")
 	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA)) \
-		$(if $(wildcard $(BUCC)),--bucc-dir $(BUCC)) $(if $(wildcard $(DELTA)/delta.json),--delta $(DELTA))
+		$(if $(wildcard $(BUCC)),--bucc-dir $(BUCC)) $(if $(GATED_DELTA),--delta $(DELTA))
 
 serve: model
 	$(BIN)/xalign-serve --store $(STORE) --host $(HOST) --port $(PORT)

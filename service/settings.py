@@ -11,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Typed configuration of the service, read when the app is built, never at import time."""
 
-    model_config = SettingsConfigDict(env_prefix="XALIGN_", extra="ignore")
+    # env_ignore_empty: compose passes `${XALIGN_X:-}` as an empty string when unset; that means "default".
+    model_config = SettingsConfigDict(env_prefix="XALIGN_", extra="ignore", env_ignore_empty=True)
 
     store: Path = Field(default=Path("store"), description="model store folder")
     host: str = Field(default="127.0.0.1", description="address to listen on")

@@ -1,0 +1,75 @@
+"""Reading deploy/docker-compose.yml the way Docker Compose does, for tests that run its services without Docker.
+
+Only what these files use: ``${VAR}`` and ``${VAR:-default}`` interpolation (``:-`` also replaces an empty
+value, as in Compose), ``$$`` for a literal dollar, YAML merge keys, list-form commands and mapping-form
+environments, and ``source:target[:mode]`` volumes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "deploy" / "docker-compose.yml"
+COMPOSE_GPU = REPO / "deploy" / "docker-compose.gpu.yml"
+
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def load(path: Path = COMPOSE) -> dict[str, Any]:
+    """The parsed compose file (merge keys applied by the YAML loader)."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """``text`` with its variables replaced from ``env``; an unset variable without a default fails."""
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group("name"), match.group("default")
+        if env.get(name):
+            return env[name]
+        if default is None:
+            raise KeyError(f"${{{name}}} is not set and has no default")
+        return default
+
+    return _VARIABLE.sub(value, text)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One mount: ``source`` (a named volume or a host path), ``target`` in the container, read-only or not."""
+
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service as its container would see it: command, environment and mounts, all interpolated."""
+
+    name: str
+    command: list[str]
+    environment: dict[str, str]
+    volumes: list[Volume]
+
+
+def service(compose: Mapping[str, Any], name: str, env: Mapping[str, str]) -> Service:
+    """Service ``name`` of ``compose`` with ``env`` as the shell's variables."""
+    raw = compose["services"][name]
+    command = [interpolate(str(part), env) for part in raw.get("command", [])]
+    environment = {key: interpolate(str(value), env) for key, value in (raw.get("environment") or {}).items()}
+    volumes = []
+    for spec in raw.get("volumes", []):
+        parts = interpolate(spec, env).split(":")
+        volumes.append(Volume(parts[0], parts[1], len(parts) > 2 and parts[2] == "ro"))
+    return Service(name, command, environment, volumes)
