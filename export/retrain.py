@@ -60,18 +60,31 @@ def retrain(job: RetrainJob) -> RetrainResult:
     result = train(recipe, resume=True, progress=job.progress, recipe_file=job.recipe.name)
     if result.checkpoint is None:
         raise RuntimeError(f"{recipe.output}: the run ended without a checkpoint")
-    config = export_config(job, recipe, result.checkpoint)
-    manifest = export_and_publish(config)
     store = ModelStore(job.store)
-    promoted = job.promote and store.aliases(job.name).get(DEFAULT_ALIAS) != manifest.version
-    if promoted:
-        store.promote(job.name, manifest.version)
-        log.info("%s: %s -> version %d", job.name, DEFAULT_ALIAS, manifest.version)
-    return RetrainResult(manifest, promoted or store.aliases(job.name).get(DEFAULT_ALIAS) == manifest.version)
+    serving = serving_version(store, job.name)
+    manifest = export_and_publish(export_config(job, recipe, result.checkpoint, serving))
+    if job.promote:
+        promote(store, manifest, serving)
+    return RetrainResult(manifest, store.aliases(job.name).get(DEFAULT_ALIAS) == manifest.version)
 
 
-def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path) -> ExportConfig:
-    """The export of ``checkpoint``: serving contract of the current version (else the recipe's), provenance."""
+def promote(store: ModelStore, manifest: Manifest, serving: Manifest | None) -> None:
+    """Point ``production`` at ``manifest``'s version, so that ``rollback`` returns to ``serving``.
+
+    A store without a production alias serves its latest version; that version is first recorded as
+    production, or a rollback would have nothing to go back to.
+    """
+    aliases = store.aliases(manifest.name)
+    if aliases.get(DEFAULT_ALIAS) == manifest.version:
+        return
+    if DEFAULT_ALIAS not in aliases and serving is not None and serving.version != manifest.version:
+        store.promote(manifest.name, serving.version)
+    store.promote(manifest.name, manifest.version)
+    log.info("%s: %s -> version %d", manifest.name, DEFAULT_ALIAS, manifest.version)
+
+
+def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Manifest | None) -> ExportConfig:
+    """The export of ``checkpoint``: the serving contract of ``current`` (else the recipe's), and provenance."""
     trained = read_manifest(checkpoint)
     config = ExportConfig(
         model_dir=checkpoint,
@@ -91,7 +104,6 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path) -> ExportCo
         tatoeba_dir=job.tatoeba_dir,
         bucc_dir=job.bucc_dir,
     )
-    current = serving_version(ModelStore(job.store), job.name)
     if current is None:
         return config
     return replace(

@@ -60,6 +60,8 @@ def test_publishes_the_next_version_with_the_serving_contract_and_provenance(
     # Again: the run is complete and the checkpoint unchanged, so nothing new is published.
     assert _retrain(recipe, store) == 0
     assert models.versions("tiny") == [1, 2]
+    # The store served its latest (no alias) before: that version became production first, so rollback works.
+    assert models.rollback("tiny") == 1
 
 
 def test_no_promote_leaves_production_alone(tiny_model_dir: Path, store: Path, tmp_path: Path) -> None:

@@ -1,0 +1,163 @@
+"""The retraining loop of deploy/docker-compose.yml, for real but without containers.
+
+Each service's command and environment are read from the compose file and run as a plain process; the named
+volumes are temporary folders and the image's baked-in store (``/opt/xalign/store``, what ``make model`` put
+there) is a temporary store holding the tiny model. The only changes to what compose says: paths inside the
+container become those folders, the api listens on a free loopback port instead of the container's 8000 (the
+port mapping's job), and the shell variables the compose file reads pick a tiny recipe and a short poll.
+
+bootstrap seeds the store → api ready → a client streams embedding and search requests the whole time →
+trainer publishes version 2 → api serves it → ``xalign-store rollback`` → api serves version 1 again; zero
+failed requests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.deploy.compose_file import COMPOSE, REPO, Service, load, service
+from tests.tiny_models import publish_tiny
+from tests.unit.export.test_retrain import write_recipe
+
+from .conftest import free_port, running, wait_ready
+from .test_rollout import _wait_for
+
+TRAIN_DATA = REPO / "tests" / "data" / "trainer"
+IMAGE_STORE = "/opt/xalign/store"
+DOCS = ["a dog runs in the park", "ein Hund rennt im Park", "the train is late", "der Zug hat Verspätung"]
+
+
+class Client(threading.Thread):
+    """Alternates embedding and index-search requests until stopped, recording (route, status, model)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(daemon=True)
+        self.base_url = base_url
+        self.answers: list[tuple[str, int, str]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        requests = [("/v1/embeddings", {"input": DOCS[:2]}), ("/v1/indexes/docs/search", {"query": "dog", "k": 2})]
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            for i in range(1_000_000):
+                if self.stop.is_set():
+                    return
+                route, body = requests[i % 2]
+                try:
+                    response = client.post(route, json=body)
+                except httpx.TransportError as exc:  # a dropped connection is a failed request too
+                    self.answers.append((route, 0, type(exc).__name__))
+                    continue
+                self.answers.append((route, response.status_code, response.json().get("model", response.text)))
+
+    def embedding_models(self) -> list[str]:
+        """The model of every embedding answer so far."""
+        return [model for route, _, model in list(self.answers) if route == "/v1/embeddings"]
+
+
+def _host_paths(compose_service: Service, volumes: dict[str, Path], image_store: Path) -> dict[str, Path]:
+    """Container path → host folder: the service's mounts, the image's store, and the image's workdir."""
+    paths = {IMAGE_STORE: image_store, "/app": REPO}
+    for mount in compose_service.volumes:
+        source = Path(mount.source)
+        paths[mount.target] = volumes[mount.source] if mount.source in volumes else (COMPOSE.parent / source).resolve()
+    return paths
+
+
+def _to_host(value: str, paths: dict[str, Path]) -> str:
+    for target in sorted(paths, key=len, reverse=True):
+        if value == target or value.startswith(target + "/"):
+            return str(paths[target]) + value[len(target) :]
+    return value
+
+
+def _process(compose_service: Service, paths: dict[str, Path]) -> tuple[list[str], dict[str, str]]:
+    """The service's command (console script of this environment) and environment, on host paths."""
+    command = [_to_host(part, paths) for part in compose_service.command]
+    command[0] = str(Path(sys.executable).with_name(command[0]))
+    return command, {key: _to_host(value, paths) for key, value in compose_service.environment.items()}
+
+
+def _run(command: list[str], env: dict[str, str], log: Path, timeout: float) -> str:
+    """Run a one-shot service to the end; its output, or a failure with the output."""
+    result = subprocess.run(
+        command, cwd=REPO, env={**_base_env(), **env}, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    log.write_text(result.stdout + result.stderr, encoding="utf-8")
+    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{(result.stdout + result.stderr)[-4000:]}"
+    return result.stdout
+
+
+def _base_env() -> dict[str, str]:
+    import os  # noqa: PLC0415
+
+    return {key: value for key, value in os.environ.items() if not key.startswith("XALIGN_")}
+
+
+def test_bootstrap_serve_retrain_rollback(tiny_model_dir: Path, tmp_path: Path) -> None:
+    compose = load()
+    image_store = tmp_path / "image-store"
+    publish_tiny(tiny_model_dir, image_store)  # what the image's `make model` baked in: tiny:1
+    volumes = {name: tmp_path / "volumes" / name for name in compose["volumes"]}
+    for folder in volumes.values():
+        folder.mkdir(parents=True)
+    shell = {  # the variables compose reads from the shell or .env
+        "XALIGN_POLL_INTERVAL_S": "0.5",
+        "XALIGN_THREADS": "1",
+        "XALIGN_TRAIN_RECIPE": str(write_recipe(tmp_path, tiny_model_dir, steps=4)),
+        "XALIGN_TRAIN_MODEL": "tiny",
+        "XALIGN_TRAIN_DATA": str(TRAIN_DATA),
+    }
+    services = {name: service(compose, name, shell) for name in ("bootstrap", "api", "trainer")}
+    processes = {name: _process(s, _host_paths(s, volumes, image_store)) for name, s in services.items()}
+    out = _run(*processes["bootstrap"], tmp_path / "bootstrap.log", timeout=120)
+    assert "seeded tiny:1" in out
+
+    port = free_port()
+    api_command, api_env = processes["api"]
+    assert api_env["XALIGN_STORE"] == str(volumes["store"]) and api_env["XALIGN_HOST"] == "0.0.0.0"
+    api_env = {**api_env, "XALIGN_HOST": "127.0.0.1", "XALIGN_PORT": str(port)}  # the port mapping's job
+    base_url, log = f"http://127.0.0.1:{port}", tmp_path / "api.log"
+    with running(api_command, log, {**api_env}) as proc:
+        wait_ready(base_url, proc, log, timeout=120)
+        assert httpx.post(f"{base_url}/v1/indexes", json={"name": "docs"}, timeout=30).status_code == 201
+        assert httpx.post(f"{base_url}/v1/indexes/docs/texts", json={"texts": DOCS}, timeout=30).status_code == 200
+        client = Client(base_url)
+        client.start()
+        try:
+            _loop(client, processes["trainer"], volumes["store"], tmp_path)
+        finally:
+            client.stop.set()
+            client.join(timeout=60)
+    failures = [answer for answer in client.answers if answer[1] != 200]
+    searches = sum(1 for route, _, _ in client.answers if route.endswith("/search"))
+    print(f"retraining loop: {len(client.answers)} requests ({searches} searches), {len(failures)} failed")
+    assert failures == []
+    assert searches >= 20
+    assert (volumes["indexes"] / "indexes" / "docs" / "meta.json").is_file()  # the index lives on its volume
+    assert "Traceback" not in log.read_text()
+
+
+def _loop(client: Client, trainer: tuple[list[str], dict[str, str]], store: Path, tmp_path: Path) -> None:
+    """Trainer publishes and promotes version 2, then the README's rollback returns to version 1."""
+    models: Callable[[], list[str]] = client.embedding_models
+    _wait_for(lambda: len(client.answers) >= 20, 60, "answers from version 1")
+    out = _run(*trainer, tmp_path / "trainer.log", timeout=600)
+    assert "tiny:2 is production" in out
+    _wait_for(lambda: "tiny:2" in models(), 60, "the swap to tiny:2")
+    at_two = len(models())
+    _wait_for(lambda: len(models()) >= at_two + 10, 60, "answers from version 2")
+    xalign_store = str(Path(sys.executable).with_name("xalign-store"))
+    _run([xalign_store, "--store", str(store), "rollback", "tiny"], {}, tmp_path / "rollback.log", timeout=60)
+    _wait_for(lambda: "tiny:1" in models()[at_two:], 60, "the rollback to tiny:1")
+    back = len(models())
+    _wait_for(lambda: len(models()) >= back + 10, 60, "answers after the rollback")
+    assert set(models()[back:]) == {"tiny:1"}
+    first_two = models().index("tiny:2")
+    assert set(models()[:first_two]) == {"tiny:1"}
