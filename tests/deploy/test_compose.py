@@ -13,7 +13,7 @@ import pytest
 
 from service.settings import Settings
 
-from .compose_file import COMPOSE, COMPOSE_GPU, REPO, load, service
+from .compose_file import COMPOSE, COMPOSE_GPU, REPO, interpolate, load, service
 
 SCHEMA = REPO / "tests" / "data" / "schemas" / "compose-spec.json"
 SHARED_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
@@ -113,3 +113,17 @@ def test_prometheus_scrapes_the_api_metrics() -> None:
     config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text(encoding="utf-8"))
     job = config["scrape_configs"][0]
     assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["api:8000"]
+
+
+def test_eval_data_context_defaults_to_an_existing_folder() -> None:
+    # Without XALIGN_EVAL_DATA the build must still find its `evaldata` context (an empty stand-in).
+    contexts = [
+        s["build"]["additional_contexts"]["evaldata"]
+        for f in (COMPOSE, COMPOSE_GPU)
+        for s in load(f)["services"].values()
+        if "additional_contexts" in s.get("build", {})
+    ]
+    assert len(contexts) == 2
+    for context in contexts:
+        assert (COMPOSE.parent / interpolate(context, {})).is_dir()
+    assert "evaldata" in _stages()
