@@ -123,7 +123,7 @@ def test_eval_data_context_defaults_to_an_existing_folder() -> None:
         for s in load(f)["services"].values()
         if "additional_contexts" in s.get("build", {})
     ]
-    assert len(contexts) == 2
+    assert len(contexts) == 3  # bootstrap and api (one image), and the GPU api
     for context in contexts:
         assert (COMPOSE.parent / interpolate(context, {})).is_dir()
     assert "evaldata" in _stages()
