@@ -13,7 +13,7 @@ from service.lifecycle import ModelWatcher
 from service.metrics import Metrics
 from service.middleware import install_middleware
 from service.registry import ModelRegistry
-from service.routes import bitext, embeddings, health, indexes, models
+from service.routes import bitext, embeddings, health, indexes, models, senses
 from service.routes import metrics as metrics_route
 from service.search.index_service import IndexService
 from service.settings import Settings
@@ -42,6 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, app.state.metrics, settings.max_body_bytes)
     app.include_router(metrics_route.router)
-    for router in (health.router, models.router, embeddings.router, indexes.router, bitext.router):
+    for router in (health.router, models.router, embeddings.router, senses.router, indexes.router, bitext.router):
         app.include_router(router)
     return app

@@ -13,14 +13,17 @@ from modelstore import Manifest, ModelStore, StoreError
 from modelstore.refs import ModelRef, parse_ref
 from service.engine.batcher import Batcher, BatchPolicy
 from service.engine.onnx_encoder import OnnxEncoder, Vectors
-from service.errors import NotFoundError, NotReadyError
+from service.errors import InvalidRequestError, NotFoundError, NotReadyError
 from service.metrics import Metrics
+from service.senses.engine import SenseEngine
 from service.settings import Settings
 
 log = logging.getLogger("xalign.service")
 
 # Embedded by every candidate version before it may serve: one Latin, one German sentence.
 SMOKE_TEXTS = ("xalign smoke check: hello world.", "Der Zug nach München hat Verspätung.")
+# Families the service loads; a backpack also answers /v1/senses.
+SERVED_FAMILIES = ("dual-encoder", "backpack")
 # Failures a model version may legitimately have (bad files, unsupported family, missing variant, bad output).
 EXPECTED_LOAD_ERRORS: tuple[type[Exception], ...] = (StoreError, NotImplementedError, LookupError, ValueError)
 
@@ -31,12 +34,13 @@ class SmokeCheckError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One served model version with its encoder and its batching queue."""
+    """One served model version with its encoder and its batching queue (and its senses, for a backpack)."""
 
     manifest: Manifest
     encoder: OnnxEncoder
     variant: str
     batcher: Batcher
+    senses: SenseEngine | None = None
 
     @property
     def id(self) -> str:
@@ -49,7 +53,10 @@ class LoadedModel:
 
 
 def smoke_check(loaded: LoadedModel) -> None:
-    """Embed the smoke texts directly (no queue): right shape, finite, unit norm where the manifest says so."""
+    """Embed the smoke texts directly (no queue): right shape, finite, unit norm where the manifest says so.
+
+    A backpack's senses outputs are checked on the first smoke text too (``SenseGraphError`` is a ValueError).
+    """
     vectors = loaded.encoder.encode(list(SMOKE_TEXTS))  # (2, dim)
     expected = (len(SMOKE_TEXTS), loaded.manifest.embedding_dim)
     if vectors.shape != expected:
@@ -59,6 +66,8 @@ def smoke_check(loaded: LoadedModel) -> None:
     norms = np.linalg.norm(vectors, axis=1)
     if loaded.manifest.normalize and not np.allclose(norms, 1.0, atol=1e-3):
         raise SmokeCheckError(f"{loaded.id}: smoke embeddings are not unit vectors (norms {norms.round(4)})")
+    if loaded.senses is not None:
+        loaded.senses.check(SMOKE_TEXTS[0], loaded.manifest.embedding_dim)
 
 
 # Called after a model is swapped to a new version: (name, old, new). Indexes re-embed from here.
@@ -114,13 +123,15 @@ class ModelRegistry:
         """Open the version ``ref`` resolves to and smoke-check it, without serving it (blocking: seconds)."""
         version = self.store.load(ref)
         manifest = version.manifest
-        if manifest.family != "dual-encoder":
-            raise NotImplementedError(f"family {manifest.family!r} is not served yet")
+        if manifest.family not in SERVED_FAMILIES:
+            raise NotImplementedError(f"family {manifest.family!r} is not served")
+        # A backpack graph also has a ``sentence_embedding`` output, so it embeds through the same encoder.
         encoder = OnnxEncoder.from_version(
             version, settings.variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning
         )
+        senses = SenseEngine.from_version(version, encoder) if manifest.family == "backpack" else None
         batcher = Batcher(encoder, BatchPolicy.from_settings(settings), self.metrics, label=manifest.name)
-        loaded = LoadedModel(manifest, encoder, settings.variant, batcher)
+        loaded = LoadedModel(manifest, encoder, settings.variant, batcher, senses)
         smoke_check(loaded)
         return loaded
 
@@ -187,3 +198,17 @@ class ModelRegistry:
         if (ref.version or ref.alias) and self.store.resolve(ref) != loaded.manifest.version:
             raise NotFoundError(f"{ref} is not the loaded version ({loaded.id})", "model")
         return loaded
+
+    def get_senses(self, model: str | None) -> tuple[LoadedModel, SenseEngine]:
+        """The model a senses request names, else the first loaded one with senses; 400 if it has none."""
+        if model is None:
+            with_senses = [m for m in self.models.values() if m.senses is not None]
+            loaded = with_senses[0] if with_senses else self.get(None)
+        else:
+            loaded = self.get(model)
+        if loaded.senses is None:
+            raise InvalidRequestError(
+                f"{loaded.id} is a {loaded.manifest.family} model and has no senses: /v1/senses needs a backpack",
+                "model",
+            )
+        return loaded, loaded.senses

@@ -48,6 +48,24 @@ class TextTokenizer:
         encodings = self._tokenizer.encode_batch([self.prefix + unicodedata.normalize("NFC", t) for t in texts])
         return [e.ids for e in encodings]
 
+    def encode_one(self, text: str) -> tuple[list[int], bool]:
+        """Token ids of one text exactly as ``encode_ids`` makes them, and whether truncation cut the text."""
+        encoding = self._tokenizer.encode(self.prefix + unicodedata.normalize("NFC", text))
+        return encoding.ids, bool(encoding.overflowing)
+
+    def encode_fragment(self, text: str) -> list[int]:
+        """Token ids of a piece of text as it would continue another: no prefix, no special tokens."""
+        return self._tokenizer.encode(unicodedata.normalize("NFC", text), add_special_tokens=False).ids
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids the tokenizer can produce, added (special) tokens included."""
+        return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
+
+    def token_texts(self, size: int) -> list[str]:
+        """The text of every id below ``size``, special tokens spelled out; ids unknown to the tokenizer: ""."""
+        return self._tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
+
     def pad(self, ids: Sequence[Sequence[int]]) -> Batch:
         """Pad token-id lists to the longest one."""
         width = max((len(x) for x in ids), default=0)

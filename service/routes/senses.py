@@ -1,0 +1,30 @@
+"""``POST /v1/senses``: a Backpack model's senses of each input token and what drives a next word's logit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from service.auth import ReadAccess
+from service.dependencies import RegistryDep, SettingsDep
+from service.errors import PayloadTooLargeError
+from service.senses.explain import explain
+from service.senses.schema import SensesRequest, SensesResponse
+
+router = APIRouter(tags=["senses"])
+
+
+@router.post("/v1/senses")
+async def create_senses(
+    request: SensesRequest, registry: RegistryDep, settings: SettingsDep, _: ReadAccess
+) -> SensesResponse:
+    """Decompose one text with the requested backpack model (default: the first loaded backpack).
+
+    400 for a model without senses and for an input over the model's token limit (never truncated).
+    """
+    if len(request.input) > settings.max_chars_per_input:
+        raise PayloadTooLargeError(f"input is longer than {settings.max_chars_per_input} characters", "input")
+    model, engine = registry.get_senses(request.model)
+    # Tokenising, the forward pass and building k x seq^2 weights are milliseconds of blocking work.
+    return await asyncio.to_thread(explain, engine, request, model.id)

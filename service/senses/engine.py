@@ -1,0 +1,75 @@
+"""``SenseEngine``: runs a backpack graph's per-token outputs (``contextual``, ``senses``, ``alpha``) for one text.
+
+It shares the ONNX session and tokenizer of the version's ``OnnxEncoder`` (which runs ``sentence_embedding``
+for /v1/embeddings), so a backpack version holds one session. ``senses.npz`` is read once, when the version
+loads; the store has verified its sha256 by then, like every file the manifest lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from modelstore import ModelVersion
+from service.engine.onnx_encoder import OnnxEncoder
+from service.engine.tokenization import TextTokenizer
+from service.senses.decomposition import SenseArrays
+from service.senses.table import SENSES_FILE, SenseTable, SenseTableError
+
+OUTPUTS = ("contextual", "senses", "alpha")
+
+
+class SenseGraphError(ValueError):
+    """The graph lacks a senses output, or its outputs disagree with ``senses.npz`` or the manifest."""
+
+
+class SenseEngine:
+    """One backpack version's senses: the shared session, its tokenizer, the top-word table, the token texts."""
+
+    def __init__(self, session: ort.InferenceSession, tokenizer: TextTokenizer, table: SenseTable, name: str) -> None:
+        found = {o.name for o in session.get_outputs()}
+        missing = [name for name in OUTPUTS if name not in found]
+        if missing:
+            raise SenseGraphError(f"{name}: the graph has no output {missing}")
+        if tokenizer.vocab_size > table.vocab_size:
+            raise SenseGraphError(f"{name}: tokenizer has {tokenizer.vocab_size} ids, senses.npz {table.vocab_size}")
+        self.name = name
+        self.session = session
+        self.tokenizer = tokenizer
+        self.table = table
+        self._inputs = {i.name for i in session.get_inputs()}
+        # Decoded once: a request then looks up (seq x k x top_words) texts instead of decoding them.
+        self.words = tokenizer.token_texts(table.vocab_size)
+
+    @classmethod
+    def from_version(cls, version: ModelVersion, encoder: OnnxEncoder) -> SenseEngine:
+        """The engine of a verified backpack version, over the session ``encoder`` already opened."""
+        if SENSES_FILE not in version.manifest.files:
+            # Only files the manifest lists carry a checksum the store verified.
+            raise SenseTableError(f"{encoder.name}: {SENSES_FILE} is not listed in the manifest")
+        table = SenseTable.load(version.file(SENSES_FILE))
+        return cls(encoder.session, encoder.tokenizer, table, encoder.name)
+
+    def run(self, ids: Sequence[int]) -> SenseArrays:
+        """One forward pass over one text's ids: contextual (seq, d), senses (seq, k, d), alpha (k, seq, seq)."""
+        batch = self.tokenizer.pad([ids])  # (1, seq), no padding
+        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        outputs = self.session.run(list(OUTPUTS), {k: v for k, v in feeds.items() if k in self._inputs})
+        contextual, senses, alpha = (np.asarray(out[0], dtype=np.float32) for out in outputs)
+        return SenseArrays(ids=batch.input_ids[0], contextual=contextual, senses=senses, alpha=alpha)
+
+    def check(self, text: str, dim: int) -> None:
+        """Run ``text`` and raise ``SenseGraphError`` unless shapes agree, values are finite and alpha rows sum to 1."""
+        ids, _ = self.tokenizer.encode_one(text)
+        arrays = self.run(ids)
+        n, k = len(ids), self.table.n_senses
+        expected = {"contextual": (n, dim), "senses": (n, k, dim), "alpha": (k, n, n)}
+        found = {"contextual": arrays.contextual.shape, "senses": arrays.senses.shape, "alpha": arrays.alpha.shape}
+        if found != expected or self.table.dim != dim:
+            raise SenseGraphError(f"{self.name}: outputs {found}, table d={self.table.dim}; expected {expected}")
+        if not all(np.isfinite(a).all() for a in (arrays.contextual, arrays.senses, arrays.alpha)):
+            raise SenseGraphError(f"{self.name}: senses outputs contain NaN or infinity")
+        if not np.allclose(arrays.alpha.sum(axis=-1), 1.0, atol=1e-3):
+            raise SenseGraphError(f"{self.name}: alpha rows do not sum to 1")
