@@ -58,7 +58,7 @@ from export.parity import (
     load_tokenizer,
     open_session,
 )
-from export.pipeline import _folder_hashes, _parity_texts_hash, write_service_tokenizer
+from export.pipeline import folder_hashes, parity_texts_hash, write_service_tokenizer
 from modelstore import Manifest, ModelSpec, ModelStore, OnnxInfo, ParityReport, SourceInfo
 from modelstore.manifest import DataFile
 from modelstore.names import validate_name
@@ -364,9 +364,9 @@ class BackpackExportConfig:
 def backpack_fingerprint(config: BackpackExportConfig) -> str:
     """sha256 over the checkpoint folder, parity texts, library versions and every publishing setting."""
     digest = hashlib.sha256()
-    for relative, sha in _folder_hashes(Path(config.model_dir)):
+    for relative, sha in folder_hashes(Path(config.model_dir)):
         digest.update(f"file {relative} {sha}\n".encode())
-    digest.update(f"parity {_parity_texts_hash(config.parity_texts)}\n".encode())
+    digest.update(f"parity {parity_texts_hash(config.parity_texts)}\n".encode())
     settings = {
         "family": FAMILY,
         "export_code_version": EXPORT_CODE_VERSION,

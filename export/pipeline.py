@@ -123,10 +123,10 @@ def fingerprint(config: ExportConfig) -> str:
     does not make a new model. Library versions are in: a different exporter makes a different graph.
     """
     digest = hashlib.sha256()
-    for relative, sha in _folder_hashes(Path(config.model_dir)):
+    for relative, sha in folder_hashes(Path(config.model_dir)):
         digest.update(f"file {relative} {sha}\n".encode())
     digest.update(f"tokenizer {sha256_file(config.tokenizer_path)}\n".encode())
-    digest.update(f"parity {_parity_texts_hash(config.parity_texts)}\n".encode())
+    digest.update(f"parity {parity_texts_hash(config.parity_texts)}\n".encode())
     if config.tatoeba_dir is not None:
         for path in tatoeba_inputs(Path(config.tatoeba_dir), config.tatoeba_langs):
             digest.update(f"eval {path.name} {sha256_file(path)}\n".encode())
@@ -137,7 +137,7 @@ def fingerprint(config: ExportConfig) -> str:
     return digest.hexdigest()
 
 
-def _folder_hashes(folder: Path) -> list[tuple[str, str]]:
+def folder_hashes(folder: Path) -> list[tuple[str, str]]:
     """(relative path, sha256) of every visible file under ``folder``, sorted."""
     if not folder.is_dir():
         raise FileNotFoundError(f"model folder {folder} does not exist")
@@ -145,7 +145,8 @@ def _folder_hashes(folder: Path) -> list[tuple[str, str]]:
     return sorted((p.relative_to(folder).as_posix(), sha256_file(p)) for p in files)
 
 
-def _parity_texts_hash(path: Path | None) -> str:
+def parity_texts_hash(path: Path | None) -> str:
+    """sha256 of the parity texts (the packaged set when ``path`` is None), one per line."""
     return hashlib.sha256("\n".join(load_parity_texts(path)).encode()).hexdigest()
 
 
