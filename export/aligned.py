@@ -22,6 +22,7 @@ from modelstore import Manifest, ModelStore
 from modelstore.aliases import DEFAULT_ALIAS
 from modelstore.integrity import sha256_file
 from modelstore.manifest import DataFile
+from training.data.licences import data_licences
 from training.delta import DELTA_FILE, DELTA_MANIFEST, WEIGHTS, DeltaManifest, apply_delta, read_delta
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def aligned_config(base: ExportConfig, applied_dir: Path, delta_dir: Path, delta
         steps=delta.step,
         code_revision=delta.code_revision,
         evaluation={f"checkpoint-{task}": metrics for task, metrics in (delta.evaluation or {}).items()},
+        licenses=base.licenses + data_licences(entry["path"] for entry in delta.data_files),
     )
 
 

@@ -21,6 +21,7 @@ from modelstore.aliases import DEFAULT_ALIAS
 from modelstore.errors import ModelNotFoundError
 from modelstore.manifest import DataFile
 from modelstore.refs import ModelRef
+from training.data.licences import data_licences
 from training.recipes.loader import Overrides, load_recipe
 from training.recipes.recipe import Recipe
 from training.trainer.checkpoint import CheckpointManifest, read_manifest
@@ -97,6 +98,7 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Ma
         variants=job.variants,
         recipe=trained.recipe_file or str(job.recipe),
         data_files=data_files(trained),
+        licenses=data_licences(f.path for f in data_files(trained)),
         steps=trained.step,
         code_revision=trained.code_revision,
         evaluation=dev_evaluation(trained),
@@ -114,7 +116,7 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Ma
         text_prefix=current.text_prefix,
         languages=tuple(current.languages),
         allowed_dimensions=tuple(current.allowed_dimensions),
-        licenses=tuple(current.licenses),
+        licenses=tuple(dict.fromkeys((*current.licenses, *config.licenses))),
     )
 
 

@@ -57,6 +57,7 @@ def test_publishes_the_next_version_with_the_serving_contract_and_provenance(
     en = DATA / "multi30k" / "train.en"
     assert {f.sha256 for f in new.source.data_files} >= {sha256_file(en)}
     assert new.parity["fp32"].min_cosine > 0.9999
+    assert any(line.startswith("training data Multi30k") for line in new.licenses)
     # Again: the run is complete and the checkpoint unchanged, so nothing new is published.
     assert _retrain(recipe, store) == 0
     assert models.versions("tiny") == [1, 2]
