@@ -6,6 +6,8 @@ Subcommands (one function each, registered in ``build_parser``):
   eval    Tatoeba accuracy and BUCC-2018 F1 of a transformers folder or of a model in the store.
   delta   ``extract`` the tensors a checkpoint changed over its base into a small delta folder
           (``training/delta.py``); ``apply`` one to its base to rebuild the trained model.
+  backpack  Train a Backpack LM as a Backpack recipe says (``training/recipes/backpack/``): the English
+          source model, SENSIA adaptation or a baseline.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_eval_parser(sub)
     _add_delta_parser(sub)
+    _add_backpack_parser(sub)
     return parser
 
 
@@ -317,6 +320,34 @@ def _read_evaluation(path: Path) -> dict[str, dict[str, float]]:
     if not ok:
         raise CliError(f'{path}: evaluation must be {{"task": {{"metric": number}}}}')
     return {str(task): {str(k): float(v) for k, v in metrics.items()} for task, metrics in data.items()}
+
+
+def _add_backpack_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "backpack",
+        help="train a Backpack LM as a Backpack recipe says",
+        description="Train a Backpack LM as RECIPE (see training/recipes/backpack/) says: metrics.jsonl, "
+        "loss_curve.png and the checkpoint final/ (with training_manifest.json) go to the recipe's output.",
+    )
+    p.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the Backpack recipe file")
+    p.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: the recipe's output)")
+    p.add_argument("--steps", type=int, metavar="N", help="optimizer steps, replacing the recipe's steps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_backpack)
+
+
+def cmd_backpack(args: argparse.Namespace) -> int:
+    """``xalign-train backpack``: load and check the recipe, then train (``training.backpack_training.loop``)."""
+    from training.backpack_training.loop import train_backpack  # noqa: PLC0415 - imports torch
+    from training.backpack_training.recipe import load_backpack_recipe  # noqa: PLC0415
+
+    if args.steps is not None and args.steps < 1:
+        raise CliError("--steps must be at least 1")
+    recipe = load_backpack_recipe(args.recipe, output=args.output, steps=args.steps)
+    _configure_logging()
+    result = train_backpack(recipe, progress=not args.no_progress, recipe_file=args.recipe)
+    sys.stdout.write(f"step {result.step}: {result.checkpoint}\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
