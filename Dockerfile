@@ -34,6 +34,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends make=4.3-4.1 \
     && rm -rf /var/lib/apt/lists/*
 COPY deltas deltas
+COPY models models
 COPY --from=evaldata / /eval-data/
 # VENV=/usr/local: the Makefile's tools are the image's; the stamp says the install above is done.
 RUN touch /usr/local/.installed \

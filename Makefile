@@ -13,6 +13,8 @@ TATOEBA ?= ../shared/data/tatoeba
 BUCC ?= ../shared/data/bucc2018
 # The committed delta of the aligned default (deltas/README.md); without it only the base is published.
 DELTA ?= deltas/xalign-e5-small
+# The SENSIA-adapted Backpack (issue 6), committed as a small checkpoint; published beside the dual encoder.
+BACKPACK ?= models/xalign-backpack-sensia
 STAMP := $(VENV)/.installed
 
 .PHONY: test lint typecheck unit model serve clean
@@ -46,6 +48,8 @@ model: $(STAMP)
 	$(if $(and $(wildcard $(DELTA)/delta.json),$(if $(GATED_DELTA),,x)),@echo "make model: no $(TATOEBA) or $(BUCC): publishing the base only and not the delta in $(DELTA)")
 	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA)) \
 		$(if $(wildcard $(BUCC)),--bucc-dir $(BUCC)) $(if $(GATED_DELTA),--delta $(DELTA))
+	$(if $(wildcard $(BACKPACK)/backpack_config.json),$(BIN)/xalign-export backpack --model-dir $(BACKPACK) \
+		--store $(STORE) --languages en de fr cs $(if $(wildcard $(BACKPACK)/evaluation.json),--evaluation $(BACKPACK)/evaluation.json))
 
 serve: model
 	$(BIN)/xalign-serve --store $(STORE) --host $(HOST) --port $(PORT)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from export.aligned import DefaultResult, gate_summary, publish_default
+from export.backpack import BackpackExportConfig, export_and_publish_backpack
+from export.backpack_provenance import backpack_config
 from export.default_model import DEFAULT_NAME, default_config
 from export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
 from export.parity import ParityError
@@ -31,6 +33,9 @@ from training.delta import read_delta
 from training.recipes.loader import Overrides
 
 log = logging.getLogger("export.cli")
+
+# The SENSIA-adapted Backpack that `make model` publishes beside the dual encoder (issue 6).
+BACKPACK_NAME = "xalign-backpack-sensia"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -80,7 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_eval_options(default)
     _add_retrain_parser(commands)
+    _add_backpack_parser(commands)
     return parser
+
+
+def _add_backpack_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backpack = commands.add_parser(
+        "backpack",
+        help="export a Backpack checkpoint (ONNX with senses, alpha and contextual outputs, senses.npz) and publish",
+        description="Export a Backpack checkpoint folder to ONNX, check parity against PyTorch, build senses.npz "
+        "and publish it as the next version (family backpack); provenance comes from its training manifest. "
+        "An identical rerun publishes nothing.",
+    )
+    backpack.add_argument("--model-dir", type=Path, required=True, help="Backpack checkpoint folder")
+    backpack.add_argument("--store", type=Path, required=True, help="model store root folder")
+    backpack.add_argument("--name", default=BACKPACK_NAME, help=f"model name in the store (default: {BACKPACK_NAME})")
+    backpack.add_argument("--languages", nargs="+", default=[], metavar="CODE", help="languages the model serves")
+    backpack.add_argument("--licenses", nargs="+", default=[], metavar="LICENSE", help="licences of weights and data")
+    backpack.add_argument("--evaluation", type=Path, help='evaluation results file: {"task": {"metric": number}}')
 
 
 def _add_retrain_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -284,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "default":
             _print_default(_publish_default(args))
+        elif args.command == "backpack":
+            print(_summary(export_and_publish_backpack(_backpack_config(args))))
         elif args.command == "retrain":
             _print_retrain(retrain(_retrain_job(args)))
         else:
@@ -292,6 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xalign-export: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _backpack_config(args: argparse.Namespace) -> BackpackExportConfig:
+    evaluation = read_evaluation(args.evaluation) if args.evaluation else {}
+    return backpack_config(
+        args.model_dir, args.store, args.name, languages=args.languages, licenses=args.licenses, evaluation=evaluation
+    )
 
 
 def _retrain_job(args: argparse.Namespace) -> RetrainJob:

@@ -67,4 +67,4 @@ def test_serving_images_install_no_torch() -> None:
 def test_model_stage_runs_make_model_and_verifies_the_store() -> None:
     body = _stage("model")
     assert "make model" in body and "xalign-store --store /opt/xalign/store verify" in body
-    assert "COPY deltas deltas" in body
+    assert "COPY deltas deltas" in body and "COPY models models" in body
