@@ -70,6 +70,18 @@ def smoke_check(loaded: LoadedModel) -> None:
         loaded.senses.check(SMOKE_TEXTS[0], loaded.manifest.embedding_dim)
 
 
+def served_variant(manifest: Manifest, wanted: str) -> str:
+    """``wanted`` if the version publishes it, else fp32 (which every version has), with a warning.
+
+    One setting applies to every model of the store, and not every model has every variant (a Backpack is
+    published in fp32 only): serving the exact model beats refusing it. ``/v1/models`` shows what is served.
+    """
+    if wanted in manifest.onnx.variants:
+        return wanted
+    log.warning("%s:%d has no %s variant: serving fp32", manifest.name, manifest.version, wanted)
+    return "fp32"
+
+
 # Called after a model is swapped to a new version: (name, old, new). Indexes re-embed from here.
 SwapListener = Callable[[str, "LoadedModel", "LoadedModel"], None]
 
@@ -125,13 +137,14 @@ class ModelRegistry:
         manifest = version.manifest
         if manifest.family not in SERVED_FAMILIES:
             raise NotImplementedError(f"family {manifest.family!r} is not served")
+        variant = served_variant(manifest, settings.variant)
         # A backpack graph also has a ``sentence_embedding`` output, so it embeds through the same encoder.
         encoder = OnnxEncoder.from_version(
-            version, settings.variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning
+            version, variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning
         )
         senses = SenseEngine.from_version(version, encoder) if manifest.family == "backpack" else None
         batcher = Batcher(encoder, BatchPolicy.from_settings(settings), self.metrics, label=manifest.name)
-        loaded = LoadedModel(manifest, encoder, settings.variant, batcher, senses)
+        loaded = LoadedModel(manifest, encoder, variant, batcher, senses)
         smoke_check(loaded)
         return loaded
 

@@ -218,3 +218,14 @@ def test_a_corrupt_senses_file_keeps_the_version_out(mixed_store: Path, bp_setti
     registry = ModelRegistry.from_settings(bp_settings.model_copy(update={"store": store}))
     assert list(registry.models) == ["tiny"]
     assert "senses.npz" in registry.errors[BACKPACK]
+
+
+def test_int8_setting_serves_the_backpack_in_fp32(mixed_store: Path) -> None:
+    # The tiny BERT has an int8 variant, the Backpack only fp32: one setting, both served, each card says which.
+    settings = Settings(store=mixed_store, threads=1, poll_interval_s=0, variant="int8")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        body = client.get("/v1/models").json()
+        cards = {card["name"]: card for card in body["data"]}
+        assert body["errors"] == {}
+        assert (cards["tiny"]["variant"], cards[BACKPACK]["variant"]) == ("int8", "fp32")
+        assert client.post("/v1/senses", json={"model": BACKPACK, "input": TEXT}).status_code == 200
