@@ -110,7 +110,9 @@ _PUBLISHER = textwrap.dedent(
 
 
 def _publisher(tmp_path: Path, store: Path, tag: str, marker: str, payload_mb: int) -> subprocess.Popen[bytes]:
-    script = tmp_path / "publisher.py"
+    # One script per publisher: rewriting a shared one while an earlier process is still reading it gave that
+    # process an empty script, which "published" nothing and exited 0.
+    script = tmp_path / f"publisher-{tag}.py"
     script.write_text(_PUBLISHER.format(tests=str(REPO / "tests")))
     return subprocess.Popen(
         [sys.executable, str(script), str(store), str(tmp_path / tag), str(tmp_path / marker), str(payload_mb)],
