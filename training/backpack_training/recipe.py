@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from training.recipes.loader import _Bases, _build, _plain, _resolve
+from training.recipes.loader import PathBases, build_dataclass, plain_data, resolve_path
 from training.recipes.recipe import Decay, RecipeError
 
 CorpusKind = Literal["multi30k", "ntrex", "wmt", "xnli", "lines"]
@@ -218,17 +218,17 @@ def recipe_from_mapping(
 ) -> BackpackRecipe:
     """Build a ``BackpackRecipe`` from parsed TOML; overrides replace ``output`` / ``steps``."""
     values = dict(raw)
-    data_root = _resolve(recipe_dir, str(values.get("data_root", ".")))
+    data_root = resolve_path(recipe_dir, str(values.get("data_root", ".")))
     values["data_root"] = str(data_root)
     if output is not None:
         values["output"] = str(Path(output).resolve())
     if steps is not None:
         values["steps"] = steps
-    recipe: BackpackRecipe = _build(BackpackRecipe, values, "", _Bases(top=recipe_dir, nested=data_root))
+    recipe: BackpackRecipe = build_dataclass(BackpackRecipe, values, "", PathBases(top=recipe_dir, nested=data_root))
     return recipe
 
 
 def recipe_to_dict(recipe: BackpackRecipe) -> dict[str, Any]:
     """The recipe as JSON-ready data (paths as strings, tuples as lists) for the run manifest."""
-    plain: dict[str, Any] = _plain(dataclasses.asdict(recipe))
+    plain: dict[str, Any] = plain_data(dataclasses.asdict(recipe))
     return plain

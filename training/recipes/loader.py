@@ -53,27 +53,30 @@ def recipe_from_mapping(raw: Mapping[str, Any], recipe_dir: Path, overrides: Ove
     values = dict(raw)
     if overrides.data_root is not None:
         values["data_root"] = str(overrides.data_root.resolve())
-    data_root = _resolve(recipe_dir, _expect(values.get("data_root", "."), str, "data_root"))
+    data_root = resolve_path(recipe_dir, _expect(values.get("data_root", "."), str, "data_root"))
     values["data_root"] = str(data_root)
     values.setdefault("cache_dir", str(DEFAULT_CACHE.resolve()))
     base = values.get("base")
     if isinstance(base, str) and base != OFFLINE_E5 and not base.startswith("offline:"):
-        values["base"] = str(_resolve(recipe_dir, base))
+        values["base"] = str(resolve_path(recipe_dir, base))
     if overrides.output is not None:
         values["output"] = str(overrides.output.resolve())
     if overrides.steps is not None:
         values["steps"] = overrides.steps
-    recipe: Recipe = _build(Recipe, values, "", _Bases(top=recipe_dir, nested=data_root))
+    recipe: Recipe = build_dataclass(Recipe, values, "", PathBases(top=recipe_dir, nested=data_root))
     return recipe
 
 
 @dataclasses.dataclass(frozen=True)
-class _Bases:
+class PathBases:
+    """The folders relative paths resolve against: the recipe file's, and the data root."""
+
     top: Path  # for paths of the recipe's own keys
     nested: Path  # for paths inside [[data]], [[dictionaries]] and [dev]
 
 
-def _resolve(base: Path, value: str) -> Path:
+def resolve_path(base: Path, value: str) -> Path:
+    """``value`` as an absolute path (``~`` expanded), relative ones taken against ``base``."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base / path).resolve()
 
@@ -84,7 +87,7 @@ def _expect(value: Any, kind: type, where: str) -> Any:
     return value
 
 
-def _build(cls: type, raw: Any, where: str, bases: _Bases) -> Any:
+def build_dataclass(cls: type, raw: Any, where: str, bases: PathBases) -> Any:
     """Construct dataclass ``cls`` from table ``raw``, refusing unknown and missing keys."""
     if not isinstance(raw, Mapping):
         raise RecipeError(f"{where or 'recipe'}: expected a table, got {type(raw).__name__}")
@@ -108,7 +111,7 @@ def _is_required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def _convert(value: Any, hint: Any, where: str, bases: _Bases) -> Any:
+def _convert(value: Any, hint: Any, where: str, bases: PathBases) -> Any:
     """Check ``value`` against the type ``hint`` and convert it (lists → tuples, strings → paths, tables)."""
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
@@ -123,11 +126,11 @@ def _convert(value: Any, hint: Any, where: str, bases: _Bases) -> Any:
         table = _expect(value, dict, where)
         return {str(k): _convert(v, get_args(hint)[1], f"{where}.{k}", bases) for k, v in table.items()}
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return _build(hint, value, where, _Bases(top=bases.nested, nested=bases.nested))
+        return build_dataclass(hint, value, where, PathBases(top=bases.nested, nested=bases.nested))
     return _scalar(value, hint, where, bases.top)
 
 
-def _convert_union(value: Any, hint: Any, where: str, bases: _Bases) -> Any:
+def _convert_union(value: Any, hint: Any, where: str, bases: PathBases) -> Any:
     # TOML has no null (an optional key is absent); None comes only from dicts such as recipe_to_dict's.
     if value is None and type(None) in get_args(hint):
         return None
@@ -141,7 +144,7 @@ def _list(value: Any, where: str) -> list[Any]:
 
 def _scalar(value: Any, hint: Any, where: str, base: Path) -> Any:
     if hint is Path:
-        return _resolve(base, _expect(value, str, where))
+        return resolve_path(base, _expect(value, str, where))
     if hint is bool:
         return _expect(value, bool, where)
     if hint is int:
@@ -162,15 +165,16 @@ def _scalar(value: Any, hint: Any, where: str, base: Path) -> Any:
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
     """The recipe as JSON-ready data (paths as absolute strings, tuples as lists) for manifests."""
-    plain: dict[str, Any] = _plain(dataclasses.asdict(recipe))
+    plain: dict[str, Any] = plain_data(dataclasses.asdict(recipe))
     return plain
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
+    """``value`` with paths as strings and tuples as lists, recursively (JSON-ready)."""
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
