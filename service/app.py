@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from service.auth import authorize, log_key_configuration
 from service.errors import install_error_handlers
 from service.lifecycle import ModelWatcher
 from service.metrics import Metrics
@@ -24,6 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_key_configuration(settings)
         # Loading verifies checksums and builds sessions: seconds of blocking work, kept off the loop.
         app.state.registry = await run_in_threadpool(ModelRegistry.from_settings, settings, app.state.metrics)
         # Indexes before the watcher: their swap listener must be in place before the first swap.
@@ -36,7 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
         await app.state.indexes.close()
         await app.state.registry.close()
 
-    app = FastAPI(title="xalign", version="0.1.0", lifespan=lifespan)
+    # Every API route is checked against the one table of scopes (service/scopes.py).
+    app = FastAPI(title="xalign", version="0.1.0", lifespan=lifespan, dependencies=[Depends(authorize)])
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)

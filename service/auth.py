@@ -1,19 +1,31 @@
-"""API keys with two scopes: ``read`` (embed, mine, search) and ``admin`` (reload models, change indexes).
+"""API keys with two scopes, ``read`` and ``admin``, checked for every route against ``service.scopes``.
 
 Keys come as ``Authorization: Bearer KEY`` (what OpenAI clients send) or ``X-API-Key: KEY``.
-A scope with no keys configured is open, so a loopback deployment needs no set-up; admin keys
-also grant read.
+With no key configured everything is open, so a loopback deployment needs no set-up. Once any key is
+configured, no route that changes state is open: admin routes need an admin key, and with read keys but
+no admin keys they are closed to everyone. Admin keys also grant read. One app-wide dependency
+(:func:`authorize`) looks the route up in the table, so a route cannot forget its check.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+import logging
 
-from fastapi import Depends, Request
+from fastapi import Request
+from starlette.routing import Route
 
 from service.dependencies import SettingsDep
 from service.errors import AuthenticationError, PermissionDeniedError
+from service.scopes import Scope, scope_of
+from service.settings import Settings
+
+log = logging.getLogger("xalign.service")
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting (``admin_api_keys`` → ``XALIGN_ADMIN_API_KEYS``)."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
 
 
 def presented_key(request: Request) -> str | None:
@@ -30,22 +42,24 @@ def _matches(key: str, keys: list[str]) -> bool:
     return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
 
 
-async def require_read(request: Request, settings: SettingsDep) -> None:
-    """Allow the request if read is open or the key has read or admin scope."""
+def check_read(key: str | None, settings: Settings) -> None:
+    """Pass if read is open (no read keys) or ``key`` has read or admin scope; else 401."""
     if not settings.api_keys:
         return
-    key = presented_key(request)
     if key is None:
         raise AuthenticationError("an API key is required (Authorization: Bearer KEY)")
     if not _matches(key, settings.api_keys) and not _matches(key, settings.admin_api_keys):
         raise AuthenticationError("unknown API key")
 
 
-async def require_admin(request: Request, settings: SettingsDep) -> None:
-    """Allow the request if admin is open or the key has admin scope."""
+def check_admin(key: str | None, settings: Settings) -> None:
+    """Pass if no key of any kind is configured or ``key`` has admin scope; else 401 or 403."""
     if not settings.admin_api_keys:
-        return
-    key = presented_key(request)
+        if not settings.api_keys:
+            return
+        raise PermissionDeniedError(
+            f"admin routes are closed: read keys are set but no admin key; set {env_name('admin_api_keys')}"
+        )
     if key is None:
         raise AuthenticationError("an admin API key is required (Authorization: Bearer KEY)")
     if _matches(key, settings.admin_api_keys):
@@ -55,5 +69,33 @@ async def require_admin(request: Request, settings: SettingsDep) -> None:
     raise AuthenticationError("unknown API key")
 
 
-ReadAccess = Annotated[None, Depends(require_read)]
-AdminAccess = Annotated[None, Depends(require_admin)]
+def route_scope(request: Request) -> Scope:
+    """The scope of the route this request matched (``admin`` if it is not in the table)."""
+    route = request.scope.get("route")
+    path = route.path_format if isinstance(route, Route) else request.url.path
+    return scope_of(request.method, path)
+
+
+async def authorize(request: Request, settings: SettingsDep) -> None:
+    """App-wide dependency: the presented key must grant the scope the table gives the route."""
+    scope = route_scope(request)
+    if scope is Scope.READ:
+        check_read(presented_key(request), settings)
+    elif scope is Scope.ADMIN:
+        check_admin(presented_key(request), settings)
+
+
+def log_key_configuration(settings: Settings) -> None:
+    """Say once at start which scopes a half-configured set of keys leaves closed or open."""
+    read, admin = env_name("api_keys"), env_name("admin_api_keys")
+    if settings.api_keys and not settings.admin_api_keys:
+        log.warning(
+            "%s is set and %s is not: admin routes (reload, index changes) answer 403 to everyone; set %s to use them",
+            read, admin, admin,
+        )  # fmt: skip
+    elif settings.admin_api_keys and not settings.api_keys:
+        log.warning(
+            "SECURITY: %s is set and %s is not: every read route (embeddings, mining, search, /v1/models, "
+            "/metrics) answers ANYONE without a key; set %s unless this port is reachable only by trusted clients",
+            admin, read, read,
+        )  # fmt: skip

@@ -8,7 +8,6 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.auth import ReadAccess
 from service.dependencies import IndexesDep, RegistryDep, SettingsDep
 from service.routes.embeddings import Usage
 from service.routes.indexes import check_texts
@@ -68,7 +67,7 @@ def _spec(side: TextsSide | IndexSide, settings: SettingsDep, param: str) -> Sid
     "/v1/bitext/mine", responses={404: {"description": "unknown index"}, 409: {"description": "spaces differ"}}
 )
 async def mine_bitext(
-    request: MineRequest, registry: RegistryDep, indexes: IndexesDep, settings: SettingsDep, _: ReadAccess
+    request: MineRequest, registry: RegistryDep, indexes: IndexesDep, settings: SettingsDep
 ) -> MineResponse:
     """Mine parallel pairs with LASER's margin scoring; pairs sorted by descending score."""
     config = MiningConfig(request.margin, request.k, request.retrieval, request.threshold)

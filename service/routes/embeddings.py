@@ -9,7 +9,6 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from service.auth import ReadAccess
 from service.dependencies import RegistryDep, SettingsDep
 from service.engine.onnx_encoder import Vectors
 from service.errors import InvalidRequestError, PayloadTooLargeError, UnprocessableError
@@ -84,7 +83,7 @@ def _encode_row(row: Vectors, encoding_format: str) -> list[float] | str:
 
 @router.post("/v1/embeddings")
 async def create_embeddings(
-    request: EmbeddingRequest, registry: RegistryDep, settings: SettingsDep, _: ReadAccess
+    request: EmbeddingRequest, registry: RegistryDep, settings: SettingsDep
 ) -> EmbeddingResponse:
     """Embed one text or a list of texts with the requested (or default) model."""
     texts = _texts(request, settings)

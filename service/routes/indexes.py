@@ -8,7 +8,6 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from service.auth import AdminAccess, ReadAccess
 from service.dependencies import IndexesDep, SettingsDep
 from service.errors import InvalidRequestError, PayloadTooLargeError
 from service.routes.embeddings import Usage
@@ -127,27 +126,27 @@ def describe(indexes: IndexService, index: StoredIndex) -> IndexInfo:
 
 
 @router.post("/v1/indexes", status_code=201, responses={409: {"description": "an index of that name exists"}})
-async def create_index(request: CreateIndexRequest, indexes: IndexesDep, _: AdminAccess) -> IndexInfo:
+async def create_index(request: CreateIndexRequest, indexes: IndexesDep) -> IndexInfo:
     """Create an empty index, embedded by the requested (or default) model's served version."""
     index = await indexes.create(request.name, request.model, request.kind, request.params)
     return describe(indexes, index)
 
 
 @router.get("/v1/indexes")
-async def list_indexes(indexes: IndexesDep, _: ReadAccess) -> IndexList:
+async def list_indexes(indexes: IndexesDep) -> IndexList:
     """Every index, by name."""
     return IndexList(data=[describe(indexes, indexes.get(name)) for name in indexes.store.names()])
 
 
 @router.get("/v1/indexes/{name}", responses={404: {"description": "no such index"}})
-async def describe_index(name: str, indexes: IndexesDep, _: ReadAccess) -> IndexInfo:
+async def describe_index(name: str, indexes: IndexesDep) -> IndexInfo:
     """Count, kind, parameters, model version and re-embedding progress of one index."""
     return describe(indexes, indexes.get(name))
 
 
 @router.post("/v1/indexes/{name}/texts", responses={404: {"description": "no such index"}})
 async def add_texts(
-    name: str, request: AddTextsRequest, indexes: IndexesDep, settings: SettingsDep, _: AdminAccess
+    name: str, request: AddTextsRequest, indexes: IndexesDep, settings: SettingsDep
 ) -> AddTextsResponse:
     """Embed and store texts; answered once they are durable on disk. Returns their ids (row numbers)."""
     texts = check_texts(request.texts, settings, "texts")
@@ -156,9 +155,7 @@ async def add_texts(
 
 
 @router.post("/v1/indexes/{name}/search", responses={404: {"description": "no such index"}})
-async def search_index(
-    name: str, request: SearchRequest, indexes: IndexesDep, settings: SettingsDep, _: ReadAccess
-) -> SearchResponse:
+async def search_index(name: str, request: SearchRequest, indexes: IndexesDep, settings: SettingsDep) -> SearchResponse:
     """Top-k stored texts by cosine for each query, embedded with the version that built the index."""
     queries = check_texts([request.query] if isinstance(request.query, str) else request.query, settings, "query")
     hits, tokens, model = await indexes.search(name, queries, request.k)
@@ -170,7 +167,7 @@ async def search_index(
 
 
 @router.delete("/v1/indexes/{name}", responses={404: {"description": "no such index"}})
-async def delete_index(name: str, indexes: IndexesDep, _: AdminAccess) -> Deleted:
+async def delete_index(name: str, indexes: IndexesDep) -> Deleted:
     """Delete an index and its files."""
     await indexes.delete(name)
     return Deleted(name=name)

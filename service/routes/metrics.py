@@ -11,7 +11,6 @@ from typing import cast
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.auth import ReadAccess
 from service.metrics import Metrics
 
 router = APIRouter(tags=["operations"])
@@ -22,7 +21,7 @@ router = APIRouter(tags=["operations"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
 )
-async def metrics(request: Request, _: ReadAccess) -> Response:
+async def metrics(request: Request) -> Response:
     """Requests and latency per route and status, queue, batches, inference time and loaded versions."""
     registry = cast(Metrics, request.app.state.metrics).registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

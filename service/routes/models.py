@@ -8,7 +8,6 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from service.auth import AdminAccess, ReadAccess
 from service.dependencies import RegistryDep
 from service.errors import ConflictError
 from service.lifecycle import ModelWatcher
@@ -63,7 +62,7 @@ WatcherDep = Annotated[ModelWatcher, Depends(get_watcher)]
 
 
 @router.get("/v1/models")
-async def list_models(registry: RegistryDep, _: ReadAccess) -> ModelList:
+async def list_models(registry: RegistryDep) -> ModelList:
     """Loaded models with version, aliases, family, dimension and execution provider; load failures."""
     cards = [
         ModelCard(
@@ -84,7 +83,7 @@ async def list_models(registry: RegistryDep, _: ReadAccess) -> ModelList:
 
 
 @router.post("/v1/models/{name}/reload", responses={409: {"description": "the new version failed to load"}})
-async def reload_model(name: str, watcher: WatcherDep, _: AdminAccess) -> ReloadResult:
+async def reload_model(name: str, watcher: WatcherDep) -> ReloadResult:
     """Load the version ``name`` resolves to now and swap it in; on failure the old version keeps serving."""
     outcome = await watcher.reload(name)
     if outcome.error is not None and not outcome.changed:

@@ -6,7 +6,6 @@ import asyncio
 
 from fastapi import APIRouter
 
-from service.auth import ReadAccess
 from service.dependencies import RegistryDep, SettingsDep
 from service.errors import PayloadTooLargeError
 from service.senses.explain import explain
@@ -16,9 +15,7 @@ router = APIRouter(tags=["senses"])
 
 
 @router.post("/v1/senses")
-async def create_senses(
-    request: SensesRequest, registry: RegistryDep, settings: SettingsDep, _: ReadAccess
-) -> SensesResponse:
+async def create_senses(request: SensesRequest, registry: RegistryDep, settings: SettingsDep) -> SensesResponse:
     """Decompose one text with the requested backpack model (default: the first loaded backpack).
 
     400 for a model without senses and for an input over the model's token limit (never truncated).

@@ -1,17 +1,19 @@
-"""API keys: off by default; read and admin scopes; Bearer and X-API-Key; 401 and 403 in the one error body."""
+"""API keys: off by default; read and admin scopes; Bearer and X-API-Key; 401 and 403 in the one error body.
+
+The route-by-route matrix (every route × key configuration × caller) is in ``test_scopes.py``; here are
+the details it does not look at: header forms, messages, and what the service logs at start.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.auth import AdminAccess
-from service.errors import install_error_handlers
 from service.settings import Settings
 
 from .conftest import assert_error
@@ -20,16 +22,13 @@ READ, ADMIN = "read-key-1", "admin-key-1"
 READ_ROUTES = [("POST", "/v1/embeddings", {"input": "hello"}), ("GET", "/v1/models", None), ("GET", "/metrics", None)]
 
 
+def _settings(store: Path, data: Path, read: list[str], admin: list[str]) -> Settings:
+    return Settings(store=store, threads=1, api_keys=read, admin_api_keys=admin, poll_interval_s=0, data_dir=data)
+
+
 @pytest.fixture(scope="module")
 def keyed(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        store=tiny_store,
-        threads=1,
-        api_keys=[READ],
-        admin_api_keys=[ADMIN],
-        poll_interval_s=0,
-        data_dir=tmp_path_factory.mktemp("auth-data"),
-    )
+    settings = _settings(tiny_store, tmp_path_factory.mktemp("auth-data"), [READ], [ADMIN])
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
@@ -65,22 +64,48 @@ def test_admin_route_scopes(keyed: TestClient) -> None:
     path = "/v1/models/tiny/reload"
     assert_error(keyed.post(path), 401, "authentication_error")
     assert_error(keyed.post(path, headers={"X-API-Key": "nope"}), 401, "authentication_error")
-    assert_error(keyed.post(path, headers={"Authorization": f"Bearer {READ}"}), 403, "permission_error")
+    message = assert_error(keyed.post(path, headers={"Authorization": f"Bearer {READ}"}), 403, "permission_error")
+    assert "read scope" in message
     response = keyed.post(path, headers={"Authorization": f"Bearer {ADMIN}"})
     assert response.status_code == 200, response.text
 
 
-def test_require_admin_alone(tiny_store: Path) -> None:
-    """The admin dependency on a minimal app, independent of what the real admin routes do."""
-    app = FastAPI()
-    app.state.settings = Settings(store=tiny_store, api_keys=[READ], admin_api_keys=[ADMIN])
-    install_error_handlers(app)
+def test_read_keys_alone_close_admin_routes_and_say_which_variable(
+    tiny_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The defect of issue 12: with read keys and no admin keys, admin routes were open to anyone."""
+    data = tmp_path / "data"
+    with caplog.at_level(logging.WARNING, logger="xalign.service"):
+        app = create_app(_settings(tiny_store, data, [READ], []))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for headers in ({}, {"X-API-Key": READ}, {"Authorization": "Bearer nope"}):
+                created = client.post("/v1/indexes", json={"name": "x", "model": "tiny"}, headers=headers)
+                message = assert_error(created, 403, "permission_error")
+                assert "XALIGN_ADMIN_API_KEYS" in message
+                assert_error(client.post("/v1/models/tiny/reload", headers=headers), 403, "permission_error")
+                assert_error(client.delete("/v1/indexes/x", headers=headers), 403, "permission_error")
+    assert not (data / "indexes" / "x").exists()
+    said = [r.getMessage() for r in caplog.records if "XALIGN_ADMIN_API_KEYS" in r.getMessage()]
+    assert len(said) == 1 and "403" in said[0], said
 
-    @app.post("/admin")
-    async def admin(_: AdminAccess) -> dict[str, str]:
-        return {"ok": "yes"}
 
-    with TestClient(app) as client:
-        assert_error(client.post("/admin"), 401, "authentication_error")
-        assert_error(client.post("/admin", headers={"X-API-Key": READ}), 403, "permission_error")
-        assert client.post("/admin", headers={"X-API-Key": ADMIN}).json() == {"ok": "yes"}
+def test_admin_keys_alone_warn_that_read_routes_are_open(
+    tiny_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="xalign.service"):
+        app = create_app(_settings(tiny_store, tmp_path / "data", [], [ADMIN]))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.post("/v1/embeddings", json={"input": "hello"}).status_code == 200
+            assert_error(client.post("/v1/models/tiny/reload"), 401, "authentication_error")
+    loud = [r for r in caplog.records if "answers ANYONE" in r.getMessage()]
+    assert len(loud) == 1 and loud[0].levelno == logging.WARNING
+    assert "XALIGN_API_KEYS" in loud[0].getMessage()
+
+
+def test_full_configuration_logs_nothing_about_keys(
+    tiny_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="xalign.service"):
+        with TestClient(create_app(_settings(tiny_store, tmp_path / "data", [READ], [ADMIN]))):
+            pass
+    assert not [r for r in caplog.records if "API_KEYS" in r.getMessage()]
