@@ -1,29 +1,33 @@
-"""Aliases (``production``, ``staging`` …) of a model's versions, kept in ``aliases.json``.
+"""Aliases (``production``, ``staging`` …) of a model's versions: moves, rollbacks and removals.
 
-Updates take an exclusive ``flock`` on a lock file beside it, so concurrent promoters
-do not lose each other's writes, and replace the file atomically, so a reader never
-sees half a file. Each alias also keeps its history (``alias_history.json``), which
-is what ``rollback`` walks back along.
+The truth is the journal ``alias_history.json`` (``modelstore.history``); ``aliases.json`` is its view for
+outside readers. Every change takes an exclusive ``flock`` on a lock file beside them, so concurrent movers do
+not lose each other's writes, rewrites the journal atomically (one file: aliases and history change together)
+and then the view. Readers here read the journal, so a kill between the two writes is never seen as a
+disagreement; the next locked write or ``xalign-store gc`` repairs the view.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from modelstore.errors import InvalidNameError, ManifestError, ReferenceNotFoundError
-from modelstore.integrity import write_atomic
-from modelstore.layout import ALIAS_HISTORY_FILE, ALIASES_FILE, existing_versions
+from modelstore.errors import InvalidNameError, ReferenceNotFoundError, StoreError
+from modelstore.history import Action, AliasEvent, Journal, commit, current_journal, event, read_journal, read_view
+from modelstore.layout import ALIAS_LOCK_FILE, existing_versions
 
 DEFAULT_ALIAS = "production"
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 # "latest" always means the highest version; it cannot be assigned.
 RESERVED_ALIASES = frozenset({"latest"})
+
+
+class AliasConflictError(StoreError):
+    """The alias moved while a release was deciding; nothing was changed."""
 
 
 def validate_alias(alias: str) -> str:
@@ -37,82 +41,89 @@ def validate_alias(alias: str) -> str:
 
 
 def read_aliases(model_dir: Path) -> dict[str, int]:
-    """The alias → version map of a model (empty if none was ever set)."""
-    return {k: int(v) for k, v in _read_json(model_dir / ALIASES_FILE).items()}
+    """The alias → version map of a model (empty if none was ever set); the journal's when there is one."""
+    journal = read_journal(model_dir)
+    return dict(journal.aliases) if journal is not None else read_view(model_dir)
 
 
 def read_history(model_dir: Path) -> dict[str, list[int]]:
-    """Per alias, the versions it pointed to, oldest first, current last."""
-    return {k: [int(x) for x in v] for k, v in _read_json(model_dir / ALIAS_HISTORY_FILE).items()}
+    """Per alias, the versions it pointed to (the rollback stack), oldest first, current last."""
+    return {alias: list(stack) for alias, stack in current_journal(model_dir).stacks.items()}
 
 
-def set_alias(model_dir: Path, alias: str, version: int) -> None:
-    """Point ``alias`` at an existing ``version`` and record it in the alias's history."""
+def read_events(model_dir: Path) -> list[AliasEvent]:
+    """The recorded moves of every alias, oldest first (the last ``history.MAX_EVENTS``)."""
+    return list(current_journal(model_dir).events)
+
+
+def set_alias(
+    model_dir: Path,
+    alias: str,
+    version: int,
+    *,
+    action: Action = "set",
+    actor: str | None = None,
+    expect: int | Literal["any"] | None = "any",
+    gate: str = "not gated",
+    detail: str = "",
+) -> bool:
+    """Point ``alias`` at an existing ``version`` and record the move; False if it was there already.
+
+    ``expect`` (a version, or None for "not set") refuses the move with ``AliasConflictError`` when the alias
+    no longer names what the caller decided on; the default ``"any"`` moves it from wherever it is.
+    """
     validate_alias(alias)
-    with _locked(model_dir):
+    with transaction(model_dir) as journal:
         _require_version(model_dir, version)
-        aliases = read_aliases(model_dir)
-        history = read_history(model_dir)
-        aliases[alias] = version
-        history.setdefault(alias, []).append(version)
-        _write(model_dir, aliases, history)
+        before = journal.aliases.get(alias)
+        if expect not in ("any", before):
+            raise AliasConflictError(f"{model_dir.name}@{alias} moved to {before} meanwhile; nothing changed")
+        if before == version:
+            return False
+        journal.move(event(alias, action, before, version, actor, gate=gate, detail=detail))
+        return True
 
 
-def rollback_alias(model_dir: Path, alias: str) -> int:
-    """Point ``alias`` back at the version it had before its last move; return that version."""
+def rollback_alias(model_dir: Path, alias: str, actor: str | None = None) -> int:
+    """Point ``alias`` back at the version it had before its last move; return that version (never gated)."""
     validate_alias(alias)
-    with _locked(model_dir):
-        aliases = read_aliases(model_dir)
-        history = read_history(model_dir)
-        past = history.get(alias, [])
-        if len(past) < 2:
+    with transaction(model_dir) as journal:
+        stack = journal.stacks.get(alias, [])
+        if len(stack) < 2:
             raise ReferenceNotFoundError(f"alias {alias!r} has no earlier version to roll back to")
-        past.pop()
-        aliases[alias] = past[-1]
-        _write(model_dir, aliases, history)
-        return past[-1]
+        journal.pop(event(alias, "rollback", stack[-1], stack[-2], actor))
+        return stack[-1]
 
 
-def remove_alias(model_dir: Path, alias: str) -> None:
-    """Delete ``alias`` (and its history)."""
-    with _locked(model_dir):
-        aliases = read_aliases(model_dir)
-        history = read_history(model_dir)
-        if alias not in aliases:
+def remove_alias(model_dir: Path, alias: str, actor: str | None = None) -> None:
+    """Delete ``alias`` (and its rollback stack; the removal is recorded)."""
+    with transaction(model_dir) as journal:
+        if alias not in journal.aliases:
             raise ReferenceNotFoundError(f"alias {alias!r} is not set")
-        del aliases[alias]
-        history.pop(alias, None)
-        _write(model_dir, aliases, history)
-
-
-def _require_version(model_dir: Path, version: int) -> None:
-    if version not in existing_versions(model_dir):
-        raise ReferenceNotFoundError(f"{model_dir.name} has no version {version}")
-
-
-def _write(model_dir: Path, aliases: dict[str, int], history: dict[str, list[int]]) -> None:
-    # History first: if we crash between the two writes, the alias still names what it did before.
-    write_atomic(model_dir / ALIAS_HISTORY_FILE, json.dumps(history, indent=2, sort_keys=True) + "\n")
-    write_atomic(model_dir / ALIASES_FILE, json.dumps(aliases, indent=2, sort_keys=True) + "\n")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: must be a JSON object")
-    return data
+        journal.remove(event(alias, "remove", journal.aliases[alias], None, actor))
 
 
 @contextmanager
-def _locked(model_dir: Path) -> Iterator[None]:
-    with (model_dir / ".aliases.lock").open("a") as handle:
+def transaction(model_dir: Path) -> Iterator[Journal]:
+    """Lock the model's aliases, yield its journal, then write it and its view (also when nothing changed:
+    that repairs a view a killed writer left behind). An exception writes nothing."""
+    with locked(model_dir):
+        journal = current_journal(model_dir).bounded()
+        yield journal
+        commit(model_dir, journal)
+
+
+@contextmanager
+def locked(model_dir: Path) -> Iterator[None]:
+    """Hold the model's alias lock (an exclusive ``flock``, released by the kernel if the holder dies)."""
+    with (model_dir / ALIAS_LOCK_FILE).open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _require_version(model_dir: Path, version: int) -> None:
+    if version not in existing_versions(model_dir):
+        raise ReferenceNotFoundError(f"{model_dir.name} has no version {version}")

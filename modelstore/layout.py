@@ -7,6 +7,7 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 ALIASES_FILE = "aliases.json"
 ALIAS_HISTORY_FILE = "alias_history.json"
+ALIAS_LOCK_FILE = ".aliases.lock"
 
 
 def existing_versions(model_dir: Path) -> list[int]:

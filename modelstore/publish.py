@@ -5,12 +5,16 @@ fsynced and verified; then the folder is renamed to the next free version number
 ``rename(2)`` of a directory onto an existing non-empty one fails, so two publishers
 racing for the same number cannot both win: the loser rewrites its manifest with
 the next number and tries again. A crash at any point leaves at most a hidden
-temporary folder, never a partial version.
+temporary folder, never a partial version. The publisher holds an exclusive ``flock`` on
+its temporary folder until it is renamed, so ``modelstore.gc`` can tell a live
+publisher's folder (locked) from a dead one's (the kernel drops the lock with the process).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -47,12 +51,22 @@ def publish(
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
     tmp.mkdir()
+    held = hold_folder(tmp)
     try:
         entries = _stage_files(tmp, files, on_file)
         return _claim_version(model_dir, tmp, name, spec, entries)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
+
+
+def hold_folder(folder: Path) -> int:
+    """Take an exclusive ``flock`` on ``folder`` (it follows the folder through the rename); the descriptor."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def _stage_files(tmp: Path, files: Mapping[str, Path], on_file: ProgressHook | None) -> dict[str, FileEntry]:

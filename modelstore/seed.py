@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelstore.aliases import read_aliases
+from modelstore.aliases import read_aliases, set_alias
 from modelstore.manifest import Manifest, ModelSpec
 from modelstore.refs import ModelRef
 from modelstore.store import ModelStore
@@ -46,7 +46,7 @@ def seed_store(destination: ModelStore, source: ModelStore) -> SeedReport:
         report.published.extend((name, old, new) for old, new in numbers.items())
         moved = {alias: numbers[version] for alias, version in read_aliases(source.root / name).items()}
         for alias, version in sorted(moved.items()):
-            destination.promote(name, version, alias)
+            set_alias(destination.root / name, alias, version, action="seed", detail=f"from {source.root}")
         report.aliases[name] = moved
     return report
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from modelstore import aliases as alias_ops
 from modelstore.errors import ModelNotFoundError, ReferenceNotFoundError
+from modelstore.history import AliasEvent
 from modelstore.integrity import verify_files
 from modelstore.layout import existing_versions, model_names
 from modelstore.manifest import Manifest, ModelSpec, read_manifest
@@ -94,15 +95,27 @@ class ModelStore:
                 return manifest
         return None
 
-    def promote(self, name: str, version: int, alias: str = alias_ops.DEFAULT_ALIAS) -> None:
-        """Point ``alias`` at ``version``."""
+    def promote(
+        self, name: str, version: int, alias: str = alias_ops.DEFAULT_ALIAS, *, actor: str | None = None
+    ) -> None:
+        """Point ``alias`` at ``version``, ungated (releases to production go through ``modelstore.release``)."""
         self.versions(name)
-        alias_ops.set_alias(self._model_dir(name), alias, version)
+        alias_ops.set_alias(self._model_dir(name), alias, version, actor=actor)
 
-    def rollback(self, name: str, alias: str = alias_ops.DEFAULT_ALIAS) -> int:
+    def rollback(self, name: str, alias: str = alias_ops.DEFAULT_ALIAS, *, actor: str | None = None) -> int:
         """Move ``alias`` back to its previous version and return it."""
         self.versions(name)
-        return alias_ops.rollback_alias(self._model_dir(name), alias)
+        return alias_ops.rollback_alias(self._model_dir(name), alias, actor)
+
+    def history(self, name: str) -> list[AliasEvent]:
+        """Every recorded move of ``name``'s aliases, oldest first."""
+        self.versions(name)
+        return alias_ops.read_events(self._model_dir(name))
+
+    def rollback_targets(self, name: str) -> dict[str, list[int]]:
+        """Per alias, the versions it held, oldest first, current last."""
+        self.versions(name)
+        return alias_ops.read_history(self._model_dir(name))
 
     def _model_dir(self, name: str) -> Path:
         return self.root / validate_name(name)

@@ -9,8 +9,8 @@ import pytest
 from modelstore import ModelSpec, OnnxInfo, SourceInfo
 
 
-def make_spec(fingerprint: str | None = None) -> ModelSpec:
-    """A small valid dual-encoder spec."""
+def make_spec(fingerprint: str | None = None, evaluation: dict[str, dict[str, float]] | None = None) -> ModelSpec:
+    """A small valid dual-encoder spec, with ``evaluation`` results if given."""
     return ModelSpec(
         family="dual-encoder",
         embedding_dim=8,
@@ -24,7 +24,16 @@ def make_spec(fingerprint: str | None = None) -> ModelSpec:
             variants={"fp32": "model.onnx"},
         ),
         source=SourceInfo(base_model="test", fingerprint=fingerprint),
+        evaluation=evaluation or {},
     )
+
+
+def scores(mean: float, deu_eng: float, eng_deu: float, f1: float) -> dict[str, dict[str, float]]:
+    """A Tatoeba and BUCC evaluation as the export pipeline records it."""
+    return {
+        "tatoeba": {"deu-eng": deu_eng, "eng-deu": eng_deu, "mean": mean},
+        "bucc2018-de-en": {"f1": f1, "precision": f1, "recall": f1, "threshold": 1.1},
+    }
 
 
 def make_files(folder: Path, payload: bytes = b"onnx-bytes") -> dict[str, Path]:
