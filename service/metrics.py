@@ -24,6 +24,10 @@ class Metrics:
             "xalign_request_seconds", "HTTP request latency", ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r
         )
         self.queue_size = Gauge("xalign_queue_texts", "texts waiting for inference", ["model"], registry=r)
+        self.queue_tokens = Gauge("xalign_queue_tokens", "tokens waiting for inference", ["model"], registry=r)
+        self.dropped = Counter(
+            "xalign_dropped_texts", "queued texts dropped unembedded", ["model", "reason"], registry=r
+        )
         self.batch_size = Histogram(
             "xalign_batch_texts", "texts per inference batch", ["model"], buckets=_SIZE_BUCKETS, registry=r
         )

@@ -11,6 +11,7 @@ import numpy as np
 
 from modelstore import Manifest, ModelStore, StoreError
 from modelstore.refs import ModelRef, parse_ref
+from service.engine.admission import WorkSlots
 from service.engine.batcher import Batcher, BatchPolicy
 from service.engine.onnx_encoder import OnnxEncoder, Vectors
 from service.errors import InvalidRequestError, NotFoundError, NotReadyError
@@ -34,22 +35,30 @@ class SmokeCheckError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One served model version with its encoder and its batching queue (and its senses, for a backpack)."""
+    """One served model version with its encoder and its batching queue (and its senses, for a backpack).
+
+    A request that holds one finishes on it even after a swap released it: its batcher still serves.
+    """
 
     manifest: Manifest
     encoder: OnnxEncoder
     variant: str
     batcher: Batcher
     senses: SenseEngine | None = None
+    # Senses requests computed at once on this version (each is one forward pass outside the batcher).
+    senses_slots: WorkSlots = field(default_factory=lambda: WorkSlots(4, "senses"))
 
     @property
     def id(self) -> str:
         """The id clients see: ``name:version``."""
         return f"{self.manifest.name}:{self.manifest.version}"
 
-    async def embed(self, texts: list[str]) -> tuple[Vectors, int]:
-        """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, token count)."""
-        return await self.batcher.submit(texts)
+    async def embed(self, texts: list[str], param: str | None = "input") -> tuple[Vectors, int]:
+        """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, token count).
+
+        Admitted whole or refused whole (429, or 413 naming ``param`` over the per-request token maximum).
+        """
+        return await self.batcher.submit(texts, param)
 
 
 def smoke_check(loaded: LoadedModel) -> None:
@@ -144,7 +153,8 @@ class ModelRegistry:
         )
         senses = SenseEngine.from_version(version, encoder) if manifest.family == "backpack" else None
         batcher = Batcher(encoder, BatchPolicy.from_settings(settings), self.metrics, label=manifest.name)
-        loaded = LoadedModel(manifest, encoder, variant, batcher, senses)
+        slots = WorkSlots(settings.max_concurrent_senses, f"{manifest.name} senses")
+        loaded = LoadedModel(manifest, encoder, variant, batcher, senses, slots)
         smoke_check(loaded)
         return loaded
 
@@ -181,9 +191,11 @@ class ModelRegistry:
         return self.versions.get((name, version))
 
     def release(self, name: str, version: int) -> None:
-        """Drop a retired version once nothing needs it: its queue drains, then its worker and session end.
+        """Drop a retired version once nothing new needs it: its queue drains, then its worker ends.
 
-        The current version is never dropped. Safe to call from any thread.
+        Requests that resolved it before still finish on it (its batcher restarts its worker for them);
+        its session is freed with the last reference. The current version is never dropped. Safe to call
+        from any thread.
         """
         current = self.models.get(name)
         if current is not None and current.manifest.version == version:

@@ -6,14 +6,22 @@ the queue to fill one batch. It takes a window of the oldest texts (a few batche
 wait a bounded time and long texts never starve), sorts it by token length, and cuts it into batches of
 at most ``batch_size`` rows and ``max_batch_tokens`` padded tokens (rows x longest). Inference runs on
 one thread per model version (onnxruntime releases the GIL), so the event loop stays free. A request
-finishes when its last text has been embedded. More than ``max_queue`` waiting texts answers
-``OverloadedError`` (429 with Retry-After).
+finishes when its last text has been embedded.
+
+Admission (``service.engine.admission``): a request's tokens are reserved whole before it is queued,
+or it is refused whole (429 with Retry-After; 413 over the per-request maximum). A request whose
+caller is cancelled (its client went away) leaves the queue at once and gives its reservation back;
+one none of whose texts could start within ``queue_timeout_s`` is dropped with 503.
+
+Retiring. A released (retired) version's worker ends once idle, but requests that still hold the
+version are served: a submit restarts the worker. Only ``close`` (shutdown) refuses new work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -22,8 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.engine.admission import Admission, Bounds
 from service.engine.onnx_encoder import OnnxEncoder, Vectors
-from service.errors import NotReadyError, OverloadedError
+from service.errors import NotReadyError, PayloadTooLargeError, QueueTimeoutError
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -38,17 +47,33 @@ _WINDOW_BATCHES = 8
 
 @dataclass(frozen=True)
 class BatchPolicy:
-    """How texts are grouped: most rows and padded tokens per batch, longest wait, queue bound."""
+    """How texts are grouped: rows and padded tokens per batch, longest wait, queue bounds, start deadline."""
 
     batch_size: int = 32
     max_batch_tokens: int = 8192
     max_wait_s: float = 0.002
     max_queue: int = 1024
+    max_queue_tokens: int = 65_536
+    max_request_tokens: int = 65_536
+    queue_timeout_s: float = 30.0  # 0: no deadline
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchPolicy:
         """The policy the service settings ask for."""
-        return cls(settings.batch_size, settings.max_batch_tokens, settings.max_wait_ms / 1000, settings.max_queue)
+        return cls(
+            settings.batch_size,
+            settings.max_batch_tokens,
+            settings.max_wait_ms / 1000,
+            settings.max_queue,
+            settings.max_queue_tokens,
+            settings.max_tokens_per_request,
+            settings.queue_timeout_s,
+        )
+
+    @property
+    def bounds(self) -> Bounds:
+        """What admission reserves against."""
+        return Bounds(self.max_queue_tokens, self.max_queue, self.max_request_tokens)
 
 
 @dataclass(eq=False)
@@ -58,6 +83,10 @@ class _Job:
     out: Vectors  # (n, dim)
     future: asyncio.Future[Vectors]
     remaining: int
+    queued_texts: int  # of its texts, those still in the queue, and their tokens (its reservation)
+    queued_tokens: int
+    started: bool = False  # one of its texts was taken for inference
+    drop_reason: str = "cancelled"
 
 
 @dataclass(eq=False)
@@ -79,63 +108,114 @@ class Batcher:
         self.encoder = encoder
         self.policy = policy
         self.label = label or encoder.name
+        self.admission = Admission(policy.bounds, self.label, metrics)
         self._metrics = metrics
         self._pending: deque[_Item] = deque()
         self._arrived = asyncio.Event()
         self._active = 0  # submit calls between entry and enqueue (tokenising off the loop)
         self._open_jobs = 0  # submitted requests not finished yet (queued or in inference)
-        self._closing = False
+        self._closing = False  # shut down: refuse new work
+        self._retired = False  # released: end the worker when idle, restart it for late holders
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self.embedded = 0  # texts embedded, and texts dropped unembedded (cancelled or past their deadline)
+        self.dropped = 0
 
     @property
     def queued(self) -> int:
         """Texts waiting for inference."""
         return len(self._pending)
 
-    async def submit(self, texts: Sequence[str]) -> tuple[Vectors, int]:
-        """Embed ``texts`` with whatever else is queued: (n,) → ((n, dim) vectors, real token count)."""
+    @property
+    def running(self) -> bool:
+        """Whether the worker task exists (a retired version's ends once idle)."""
+        return self._worker is not None
+
+    async def submit(self, texts: Sequence[str], param: str | None = "input") -> tuple[Vectors, int]:
+        """Embed ``texts`` with whatever else is queued: (n,) → ((n, dim) vectors, real token count).
+
+        Raises ``OverloadedError`` (429) when the queue has no room for the whole request,
+        ``PayloadTooLargeError`` (413, naming ``param``) over the per-request token maximum, and
+        ``QueueTimeoutError`` (503) when none of its texts could start within ``queue_timeout_s``.
+        """
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32), 0
-        self._admit(len(texts))
+        if self._closing:
+            raise NotReadyError(f"{self.label} is shutting down")
+        self.admission.precheck(len(texts))
         self._active += 1
         try:
             ids = await self._tokenize(texts)
-            job = self._enqueue(ids)
+            tokens = sum(len(x) for x in ids)
+            self._reserve(len(ids), tokens, param)
+            # No await between the reservation and the enqueue: the bound holds across concurrent requests.
+            job = self._enqueue(ids, tokens)
         finally:
             self._active -= 1
             self._arrived.set()
-        return await job.future, sum(len(x) for x in ids)
+        try:
+            await self._await_start(job)
+            return await job.future, tokens
+        except BaseException:
+            self._drop(job, "cancelled")  # the caller went away: its queued texts leave with it
+            raise
 
-    def _admit(self, n: int) -> None:
-        """Refuse work once closing, or when the queue is full (an empty queue takes any request)."""
-        if self._closing:
-            raise NotReadyError(f"{self.label} is being unloaded; retry to reach the served version")
-        if self._pending and len(self._pending) + n > self.policy.max_queue:
-            if self._metrics is not None:
-                self._metrics.rejected.labels(self.label).inc(n)
-            # One second: a full queue of short texts drains in well under that on one CPU core.
-            raise OverloadedError(f"{self.label}: {len(self._pending)} texts are queued; retry later", 1)
+    def _reserve(self, texts: int, tokens: int, param: str | None) -> None:
+        try:
+            self.admission.reserve(texts, tokens)
+        except PayloadTooLargeError as exc:
+            exc.param = param
+            raise
+
+    async def _await_start(self, job: _Job) -> None:
+        """Return once the job has started (or finished); drop it with 503 if it has not by the deadline."""
+        timeout = self.policy.queue_timeout_s
+        if timeout <= 0:
+            return
+        done, _ = await asyncio.wait({job.future}, timeout=timeout)
+        if not done and not job.started:
+            self._drop(job, "deadline")
+            raise QueueTimeoutError(
+                f"{self.label}: the request could not start within {timeout:g} s; retry later",
+                self.admission.retry_after(),
+            )
+
+    def _drop(self, job: _Job, reason: str) -> None:
+        """Cancel a job that has not finished; its done callback takes its texts out of the queue."""
+        if not job.future.done():
+            job.drop_reason = reason
+            job.future.cancel()
 
     async def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         if sum(len(t) for t in texts) <= _INLINE_TOKENIZE_CHARS:
             return self.encoder.tokenizer.encode_ids(texts)
         return await asyncio.to_thread(self.encoder.tokenizer.encode_ids, texts)
 
-    def _enqueue(self, ids: list[list[int]]) -> _Job:
+    def _enqueue(self, ids: list[list[int]], tokens: int) -> _Job:
         self._ensure_worker()
         loop = asyncio.get_running_loop()
-        job = _Job(np.zeros((len(ids), self.encoder.dim), dtype=np.float32), loop.create_future(), len(ids))
+        out = np.zeros((len(ids), self.encoder.dim), dtype=np.float32)
+        job = _Job(out, loop.create_future(), len(ids), len(ids), tokens)
         self._open_jobs += 1
-        job.future.add_done_callback(self._job_done)
+        job.future.add_done_callback(functools.partial(self._job_done, job))
         self._pending.extend(_Item(job, row, seq) for row, seq in enumerate(ids))
-        if self._metrics is not None:
-            self._metrics.queue_size.labels(self.label).inc(len(ids))
         return job
 
-    def _job_done(self, _: asyncio.Future[Vectors]) -> None:
+    def _job_done(self, job: _Job, _: asyncio.Future[Vectors]) -> None:
+        """A job ended: if texts of it are still queued (cancelled, expired), remove them and free their room."""
         self._open_jobs -= 1
+        if job.queued_texts == 0:
+            return
+        self._pending = deque(item for item in self._pending if item.job is not job)
+        self._count_dropped(job.queued_texts, job.drop_reason)
+        self.admission.release(job.queued_texts, job.queued_tokens)
+        job.queued_texts = job.queued_tokens = 0
+
+    def _count_dropped(self, texts: int, reason: str) -> None:
+        self.dropped += texts
+        if self._metrics is not None:
+            self._metrics.dropped.labels(self.label, reason).inc(texts)
 
     def _ensure_worker(self) -> None:
         if self._worker is None:
@@ -144,10 +224,10 @@ class Batcher:
             self._worker = self._loop.create_task(self._work(), name=f"batcher {self.encoder.name}")
 
     async def _work(self) -> None:
-        """Form and run batches until closing and nothing is queued or on its way."""
+        """Form and run batches until closing or retired, and nothing is queued or on its way."""
         while True:
             if not self._pending:
-                if self._closing and self._active == 0:
+                if (self._closing or self._retired) and self._active == 0:
                     break
                 self._arrived.clear()
                 await self._arrived.wait()
@@ -155,8 +235,11 @@ class Batcher:
             await self._gather()
             for batch in self._cut(self._take_window()):
                 await self._run(batch)
+        # No await from the check above to here: a submit cannot slip in between and find no worker.
+        self._worker = None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
+            self._executor = None
 
     async def _gather(self) -> None:
         """Wait until one batch is full or the oldest text has waited ``max_wait_s``.
@@ -168,7 +251,7 @@ class Batcher:
             return
         deadline = self._pending[0].arrived + self.policy.max_wait_s
         # Bounded: each pass either fills a batch, passes the deadline, or waits for an arrival.
-        while not self._batch_full() and not self._closing:
+        while self._pending and not self._batch_full() and not self._closing:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -184,14 +267,25 @@ class Batcher:
         return len(self._pending) * longest >= self.policy.max_batch_tokens
 
     def _take_window(self) -> list[_Item]:
-        """The oldest texts, a few batches' worth, sorted by length; texts of cancelled requests dropped."""
+        """The oldest texts, a few batches' worth, sorted by length; texts of finished requests dropped.
+
+        Taken texts leave the admission bound: their jobs have started.
+        """
         window: list[_Item] = []
         limit = self.policy.batch_size * _WINDOW_BATCHES
+        texts = tokens = 0
         while self._pending and len(window) < limit:
-            window.append(self._pending.popleft())
-        if self._metrics is not None:
-            self._metrics.queue_size.labels(self.label).dec(len(window))
-        return sorted((i for i in window if not i.job.future.done()), key=lambda i: len(i.ids))
+            item = self._pending.popleft()
+            item.job.queued_texts -= 1
+            item.job.queued_tokens -= len(item.ids)
+            item.job.started = True
+            texts, tokens = texts + 1, tokens + len(item.ids)
+            window.append(item)
+        self.admission.release(texts, tokens)
+        live = [i for i in window if not i.job.future.done()]
+        if len(live) < len(window):
+            self._count_dropped(len(window) - len(live), "cancelled")
+        return sorted(live, key=lambda i: len(i.ids))
 
     def _cut(self, items: list[_Item]) -> list[list[_Item]]:
         """Split length-sorted items into batches within ``batch_size`` rows and the padded-token budget."""
@@ -211,6 +305,8 @@ class Batcher:
     async def _run(self, batch: list[_Item]) -> None:
         """One inference off the loop; each row goes to its job, which finishes with its last row."""
         live = [i for i in batch if not i.job.future.done()]
+        if len(live) < len(batch):
+            self._count_dropped(len(batch) - len(live), "cancelled")  # their clients left after the window
         if not live:
             return
         assert self._loop is not None
@@ -221,6 +317,7 @@ class Batcher:
                 if not item.job.future.done():
                     item.job.future.set_exception(exc)
             return
+        self.embedded += len(live)
         for item, vector in zip(live, vectors, strict=True):
             job = item.job
             job.out[item.row] = vector
@@ -233,19 +330,29 @@ class Batcher:
         batch = self.encoder.tokenizer.pad(ids)
         start = time.perf_counter()
         vectors = self.encoder.run(batch)
+        seconds = time.perf_counter() - start
+        self.admission.throughput.observe(sum(batch.token_counts), seconds)
         if self._metrics is not None:
-            self._metrics.inference.labels(self.label).observe(time.perf_counter() - start)
+            self._metrics.inference.labels(self.label).observe(seconds)
             self._metrics.batch_size.labels(self.label).observe(len(ids))
             self._metrics.batch_tokens.labels(self.label).observe(batch.input_ids.size)
         return vectors
 
     def close_soon(self) -> None:
-        """Stop taking work and let the worker drain, then end; callable from any thread."""
+        """Retire: the worker drains and ends once idle; requests holding this version are still served.
+
+        Callable from any thread. A later submit (a request that resolved this version before it was
+        released) restarts the worker, so a swap never fails a request.
+        """
         if self._loop is None:
-            self._closing = True
+            self._retired = True
             return
         with contextlib.suppress(RuntimeError):  # the loop has already closed: nothing left to drain
-            self._loop.call_soon_threadsafe(self._begin_close)
+            self._loop.call_soon_threadsafe(self._retire)
+
+    def _retire(self) -> None:
+        self._retired = True
+        self._arrived.set()
 
     def _begin_close(self) -> None:
         self._closing = True

@@ -1,8 +1,9 @@
 """Bitext mining between two sides, each inline sentences or a stored index, in one model version's space.
 
 An index side contributes its stored vectors, so it is mined in the space of the version that embedded
-it; inline sides are embedded with that same version. Two index sides in different spaces (other
-models, or one re-embedded and one not yet) cannot be compared: 409.
+it; inline sides are embedded with that same version, both in one submit (admitted together or refused
+together, and never half-embedded when a swap retires the version in between). Two index sides in
+different spaces (other models, or one re-embedded and one not yet) cannot be compared: 409.
 """
 
 from __future__ import annotations
@@ -78,14 +79,19 @@ def _space_model(service: IndexService, registry: ModelRegistry, model: str | No
     return service.model_for_space(name, version)
 
 
-async def _resolve(
-    side: SideSpec, model: LoadedModel | None, snapshot: tuple[list[str], FloatArray] | None
-) -> tuple[Side, int]:
-    if snapshot is not None:
-        return Side(snapshot[0], snapshot[1]), 0
-    assert side.texts is not None and model is not None
-    vectors, tokens = await model.embed(side.texts)
-    return Side(side.texts, np.asarray(vectors, np.float32)), tokens
+async def _embed_inline(model: LoadedModel | None, specs: tuple[SideSpec, SideSpec]) -> tuple[list[FloatArray], int]:
+    """Vectors of every inline side, embedded in one submit: both sides are admitted together or neither is."""
+    texts = [t for spec in specs if spec.texts is not None for t in spec.texts]
+    if not texts:
+        return [], 0
+    assert model is not None
+    vectors, tokens = await model.embed(texts, param=None)
+    parts, start = [], 0
+    for spec in specs:
+        if spec.texts is not None:
+            parts.append(np.asarray(vectors[start : start + len(spec.texts)], np.float32))
+            start += len(spec.texts)
+    return parts, tokens
 
 
 async def mine_sides(
@@ -106,13 +112,14 @@ async def mine_sides(
     space = _index_space(snapshots)
     inline = src.texts is not None or tgt.texts is not None
     loaded = _space_model(service, registry, model, space) if inline or space is None else None
-    sides = []
-    tokens = 0
-    for spec in (src, tgt):
-        snap = snapshots[spec.index][:2] if spec.index is not None else None
-        side, used = await _resolve(spec, loaded, snap)
-        sides.append(side)
-        tokens += used
+    inline_vectors, tokens = await _embed_inline(loaded, (src, tgt))
+    embedded = iter(inline_vectors)
+    sides = [
+        Side(snapshots[spec.index][0], snapshots[spec.index][1])
+        if spec.index is not None
+        else Side(spec.texts or [], next(embedded))
+        for spec in (src, tgt)
+    ]
     pairs = await asyncio.to_thread(mine, sides[0].vectors, sides[1].vectors, config)
     # Only two index sides leave no model loaded here; they share one space then.
     model_id = loaded.id if loaded is not None else f"{space[0]}:{space[1]}" if space is not None else ""

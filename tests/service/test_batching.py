@@ -180,7 +180,7 @@ def test_close_drains_the_queue_then_refuses(tiny_store: Path) -> None:
         await asyncio.sleep(0)  # let every submit reach the queue before closing
         await batcher.close()
         for texts, task in zip(requests, pending, strict=True):
-            vectors, _ = task.result()
+            vectors, _ = await asyncio.wait_for(task, 5)  # its job finished before close returned
             np.testing.assert_allclose(vectors, encoder.encode(texts), atol=1e-6, rtol=0)
         with pytest.raises(NotReadyError):
             await batcher.submit(["late"])
