@@ -68,6 +68,10 @@ class NotReadyError(ServiceError):
     """No model is loaded yet, or the service is shutting down."""
 
 
+class QueueTimeoutError(OverloadedError):
+    """Admitted work could not start within the queue deadline (503 with Retry-After)."""
+
+
 # The status table: the only place that maps errors to HTTP statuses and error types.
 STATUS: dict[type[ServiceError], tuple[int, str]] = {
     InvalidRequestError: (400, "invalid_request_error"),
@@ -79,6 +83,7 @@ STATUS: dict[type[ServiceError], tuple[int, str]] = {
     UnprocessableError: (422, "validation_error"),
     OverloadedError: (429, "rate_limit_error"),
     NotReadyError: (503, "service_unavailable"),
+    QueueTimeoutError: (503, "service_unavailable"),
 }
 
 

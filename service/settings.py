@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(default=8192, ge=1, description="token budget of one inference batch")
     max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for others to batch with")
     max_queue: int = Field(default=1024, ge=1, description="queued texts per model before answering 429")
+    max_queue_tokens: int = Field(
+        default=65_536, ge=1, description="queued tokens per model before answering 429 (reserved at admission)"
+    )
+    max_tokens_per_request: int = Field(
+        default=65_536, ge=1, description="most tokens in one request, both mining sides together (413 above)"
+    )
+    queue_timeout_s: float = Field(
+        default=30.0, ge=0, description="work that cannot start within this many seconds answers 503 (0: no limit)"
+    )
+    max_concurrent_senses: int = Field(default=4, ge=1, description="senses requests computed at once (429 above)")
     max_body_bytes: int = Field(default=8 << 20, ge=1, description="largest request body in bytes (413 above)")
     data_dir: Path = Field(default=Path("data"), description="folder of the persistent FAISS indexes")
     poll_interval_s: float = Field(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
 from service.dependencies import RegistryDep, SettingsDep
@@ -23,5 +21,6 @@ async def create_senses(request: SensesRequest, registry: RegistryDep, settings:
     if len(request.input) > settings.max_chars_per_input:
         raise PayloadTooLargeError(f"input is longer than {settings.max_chars_per_input} characters", "input")
     model, engine = registry.get_senses(request.model)
-    # Tokenising, the forward pass and building k x seq^2 weights are milliseconds of blocking work.
-    return await asyncio.to_thread(explain, engine, request, model.id)
+    # Tokenising, the forward pass and building k x seq^2 weights are milliseconds of blocking work:
+    # off the loop, in one of the model's bounded senses slots (429 when all are busy).
+    return await model.senses_slots.run(explain, engine, request, model.id)
