@@ -13,7 +13,6 @@ import hmac
 import logging
 
 from fastapi import Request
-from starlette.routing import Route
 
 from service.dependencies import SettingsDep
 from service.errors import AuthenticationError, PermissionDeniedError
@@ -71,9 +70,9 @@ def check_admin(key: str | None, settings: Settings) -> None:
 
 def route_scope(request: Request) -> Scope:
     """The scope of the route this request matched (``admin`` if it is not in the table)."""
-    route = request.scope.get("route")
-    path = route.path_format if isinstance(route, Route) else request.url.path
-    return scope_of(request.method, path)
+    # FastAPI puts the matched route in the scope; its template (``/v1/indexes/{name}``) is the table's key.
+    path = getattr(request.scope.get("route"), "path_format", None)
+    return scope_of(request.method, path) if isinstance(path, str) else Scope.ADMIN
 
 
 async def authorize(request: Request, settings: SettingsDep) -> None:

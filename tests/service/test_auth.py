@@ -1,6 +1,6 @@
 """API keys: off by default; read and admin scopes; Bearer and X-API-Key; 401 and 403 in the one error body.
 
-The route-by-route matrix (every route × key configuration × caller) is in ``test_scopes.py``; here are
+The route-by-route matrix (every route x key configuration x caller) is in ``test_scopes.py``; here are
 the details it does not look at: header forms, messages, and what the service logs at start.
 """
 
@@ -105,7 +105,13 @@ def test_admin_keys_alone_warn_that_read_routes_are_open(
 def test_full_configuration_logs_nothing_about_keys(
     tiny_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="xalign.service"):
-        with TestClient(create_app(_settings(tiny_store, tmp_path / "data", [READ], [ADMIN]))):
-            pass
+    app = create_app(_settings(tiny_store, tmp_path / "data", [READ], [ADMIN]))
+    with caplog.at_level(logging.WARNING, logger="xalign.service"), TestClient(app):
+        pass
     assert not [r for r in caplog.records if "API_KEYS" in r.getMessage()]
+
+
+def test_keys_are_checked_before_the_body(keyed: TestClient) -> None:
+    """A caller without a key learns nothing about the body a route expects: 401 comes before 422."""
+    assert_error(keyed.post("/v1/indexes", json={"bogus": 1}), 401, "authentication_error")
+    assert_error(keyed.post("/v1/embeddings", json={}), 401, "authentication_error")
