@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     )
     max_concurrent_senses: int = Field(default=4, ge=1, description="senses requests computed at once (429 above)")
     max_body_bytes: int = Field(default=8 << 20, ge=1, description="largest request body in bytes (413 above)")
+    keep_alive_timeout_s: float = Field(
+        default=5.0, gt=0, description="seconds a kept-alive connection may sit idle between requests; closed after"
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a request's headers may take to arrive (from the connection's start or the request's "
+        "first byte); 408 and close after",
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="seconds a request's body may take to arrive after its headers; 408 and close"
+    )
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, description="seconds a stopping server waits for open requests before closing them"
+    )
     data_dir: Path = Field(default=Path("data"), description="folder of the persistent FAISS indexes")
     poll_interval_s: float = Field(
         default=10.0, ge=0, description="seconds between checks of the store for new versions (0: never)"
