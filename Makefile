@@ -17,7 +17,7 @@ DELTA ?= deltas/xalign-e5-small
 BACKPACK ?= models/xalign-backpack-sensia
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit model serve clean
+.PHONY: test lint typecheck unit prometheus model serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) prometheus
 	$(BIN)/python -m pytest
+
+# tests/e2e/test_prometheus.py scrapes the service with Debian's prometheus: installed here when missing and run as
+# root (CI); elsewhere the test is skipped (and fails with CI=true). A policy-rc.d that refuses service starts
+# keeps the package from starting its system daemon; one already there is left alone.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || { \
+		echo "make: installing Debian's prometheus for tests/e2e/test_prometheus.py"; \
+		policy=/usr/sbin/policy-rc.d; added=; log=$$(mktemp); \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy && chmod +x $$policy && added=1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } > $$log 2>&1; status=$$?; \
+		[ -z "$$added" ] || rm -f $$policy; [ $$status = 0 ] || cat $$log; rm -f $$log; exit $$status; }
 
 test: lint typecheck unit
 

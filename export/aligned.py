@@ -4,9 +4,12 @@
 (``training.delta``), applies it to that base, exports the result and publishes it as the next version of the
 same model. Both versions are evaluated the same way (the config's Tatoeba and BUCC folders), so the gate
 compares like with like: the aligned version must beat the base on the Tatoeba mean and on BUCC F1 and lose at
-most ``MAX_DIRECTION_LOSS`` points on any Tatoeba direction. The gate's numbers are recorded in the aligned
-manifest as the ``gate`` task; passing moves the ``production`` alias to the aligned version. A failing gate
-publishes nothing (``GateError``) unless the gate is off, which publishes without promoting.
+most ``MAX_DIRECTION_LOSS`` points on any Tatoeba direction. That is the release gate (``modelstore.release``)
+with ``aligned_policy``: "beat" is at least +0.01, the manifests' resolution, on those two tasks only. The
+gate's numbers are recorded in the aligned manifest as the ``gate`` task. Before the aligned version is
+published, a store without ``production`` gets the base pinned as production (``initial``); a passing aligned
+version is then released against production. A failing gate publishes nothing (``GateError``) unless the gate is
+off, which publishes without promoting.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from typing import Final
 from export.evaluation import bucc_task_name
 from export.pipeline import Evaluate, Evaluation, ExportConfig, Review, export_and_publish
 from modelstore import Manifest, ModelStore
-from modelstore.aliases import DEFAULT_ALIAS
 from modelstore.integrity import sha256_file
 from modelstore.manifest import DataFile
+from modelstore.release import GatePolicy, compare, pin_initial, release
 from training.data.licences import data_licences
 from training.delta import DELTA_FILE, DELTA_MANIFEST, WEIGHTS, DeltaManifest, apply_delta, read_delta
 
@@ -42,6 +45,17 @@ class DefaultResult:
     base: Manifest
     aligned: Manifest | None = None
     promoted: bool = False
+
+
+def aligned_policy(bucc_pair: str = "de-en") -> GatePolicy:
+    """The release gate of the aligned default against its base: Tatoeba and BUCC F1 must rise (by at least
+    0.01, the resolution of the recorded numbers, i.e. "> 0"), no direction may lose more than 0.5 points."""
+    return GatePolicy(
+        min_mean_delta=0.01,
+        min_f1_delta=0.01,
+        max_direction_loss=MAX_DIRECTION_LOSS,
+        tasks=("tatoeba", bucc_task_name(bucc_pair)),
+    )
 
 
 def gate_numbers(base: Evaluation, aligned: Evaluation, bucc_pair: str = "de-en") -> dict[str, float]:
@@ -71,11 +85,7 @@ def gate_numbers(base: Evaluation, aligned: Evaluation, bucc_pair: str = "de-en"
         "base_bucc_f1": base[bucc]["f1"],
         **{f"delta.{d}": value for d, value in per_direction.items()},
     }
-    passed = (
-        numbers["tatoeba_mean_delta"] > 0
-        and numbers["bucc_f1_delta"] > 0
-        and numbers["worst_direction_delta"] >= -MAX_DIRECTION_LOSS
-    )
+    passed = compare(base, aligned, aligned_policy(bucc_pair)).passed
     return {"passed": 1.0 if passed else 0.0, **numbers}
 
 
@@ -153,25 +163,18 @@ def publish_default(
     delta = read_delta(delta_dir)
     target = applied_dir if applied_dir is not None else Path(config.model_dir).parent / f"{config.name}-aligned"
     applied = apply_delta(Path(config.model_dir), delta_dir, target)
+    # Pinned before the aligned version lands: a store without production would serve it as the latest, ungated.
+    pin_initial(ModelStore(config.store), base.name, base.version)
     review = _reviewer(base, config.bucc_pair, gate)
     aligned = export_and_publish(aligned_config(config, applied, delta_dir, delta), evaluate=evaluate, review=review)
     numbers = aligned.evaluation.get(GATE_TASK)
-    passed = numbers is not None and numbers.get("passed") == 1.0
-    store = ModelStore(config.store)
-    if passed:
-        _point_production(store, aligned)
-        return DefaultResult(base, aligned, promoted=True)
-    # Without a production alias, "latest" would serve the version that did not pass: pin the base.
-    if DEFAULT_ALIAS not in store.aliases(base.name):
-        _point_production(store, base)
+    if numbers is not None and numbers.get("passed") == 1.0:
+        outcome = release(
+            ModelStore(config.store), aligned.name, aligned.version, policy=aligned_policy(config.bucc_pair)
+        )
+        log.info("%s", outcome.summary())
+        return DefaultResult(base, aligned, promoted=outcome.promoted)
     if gate:  # an earlier ungated run published it; it still does not pass
         detail = gate_summary(numbers) if numbers is not None else "it carries no gate numbers"
         raise GateError(f"{aligned.name}:{aligned.version} is not promoted: {detail}")
     return DefaultResult(base, aligned, promoted=False)
-
-
-def _point_production(store: ModelStore, manifest: Manifest) -> None:
-    """Move ``production`` to ``manifest``'s version unless it is there already (no needless history entry)."""
-    if store.aliases(manifest.name).get(DEFAULT_ALIAS) != manifest.version:
-        store.promote(manifest.name, manifest.version)
-        log.info("%s: %s -> version %d", manifest.name, DEFAULT_ALIAS, manifest.version)

@@ -27,6 +27,7 @@ from export.parity import ParityError
 from export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
 from export.retrain import RetrainJob, RetrainResult, retrain
 from modelstore import Manifest, StoreError
+from modelstore.cli import add_release_options, policy_from_args, print_release
 from modelstore.integrity import sha256_file
 from modelstore.manifest import DataFile
 from training.delta import read_delta
@@ -110,8 +111,9 @@ def _add_retrain_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "retrain",
         help="train a recipe, export its checkpoint and publish it as the next version of a model (a retraining job)",
         description="Train RECIPE (resuming from its output folder), export the last checkpoint with the serving "
-        "settings of the version it replaces, publish it as the next version of NAME and point production at it "
-        "(a running service picks it up; `xalign-store rollback NAME` undoes it).",
+        "settings of the version it replaces, publish it as the next version of NAME and point production at it if "
+        "it passes the release gate against production (exit 1 with the table of differences otherwise; a running "
+        "service picks a promotion up; `xalign-store rollback NAME` undoes it).",
     )
     retrain.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the training recipe")
     retrain.add_argument("--store", type=Path, required=True, help="model store root folder")
@@ -127,8 +129,24 @@ def _add_retrain_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     retrain.add_argument("--work-dir", type=Path, help="folder for the staging directory (default: system temp)")
     retrain.add_argument("--no-progress", action="store_true", help="no training progress bar")
-    retrain.add_argument("--tatoeba-dir", type=Path, help="LASER Tatoeba folder: accuracy recorded in the manifest")
-    retrain.add_argument("--bucc-dir", type=Path, help="BUCC-2018 folder: de-en F1 recorded in the manifest")
+    retrain.add_argument(
+        "--tatoeba-dir",
+        type=Path,
+        help="LASER Tatoeba folder: accuracy recorded in the manifest, for the gate (default: DATA_ROOT/tatoeba if it "
+        "exists)",
+    )
+    retrain.add_argument(
+        "--tatoeba-langs",
+        nargs="+",
+        metavar="LANG",
+        help="Tatoeba languages (default: those production was measured on, else deu fra ces spa rus)",
+    )
+    retrain.add_argument(
+        "--bucc-dir",
+        type=Path,
+        help="BUCC-2018 folder: de-en F1 recorded in the manifest (default: DATA_ROOT/bucc2018 if it exists)",
+    )
+    add_release_options(retrain)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -309,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "backpack":
             print(_summary(export_and_publish_backpack(_backpack_config(args))))
         elif args.command == "retrain":
-            _print_retrain(retrain(_retrain_job(args)))
+            return _print_retrain(retrain(_retrain_job(args)))
         else:
             print(_summary(export_and_publish(_config(args))))
     except (ParityError, StoreError, ValueError, OSError) as exc:
@@ -335,17 +353,30 @@ def _retrain_job(args: argparse.Namespace) -> RetrainJob:
         overrides=Overrides(output=args.output, steps=args.steps, data_root=args.data_root),
         promote=args.promote,
         variants=tuple(dict.fromkeys(args.variants)),
-        tatoeba_dir=args.tatoeba_dir,
-        bucc_dir=args.bucc_dir,
+        tatoeba_dir=args.tatoeba_dir or _in_data_root(args.data_root, "tatoeba"),
+        tatoeba_langs=tuple(args.tatoeba_langs) if args.tatoeba_langs else None,
+        bucc_dir=args.bucc_dir or _in_data_root(args.data_root, "bucc2018"),
         work_dir=args.work_dir,
         progress=not args.no_progress,
+        policy=policy_from_args(args),
+        force=args.force,
+        actor=args.actor,
     )
 
 
-def _print_retrain(result: RetrainResult) -> None:
+def _in_data_root(data_root: Path | None, folder: str) -> Path | None:
+    """``DATA_ROOT/folder`` if it exists: a retraining job measures what the gate needs when the data is there."""
+    if data_root is None or not (Path(data_root) / folder).is_dir():
+        return None
+    return Path(data_root) / folder
+
+
+def _print_retrain(result: RetrainResult) -> int:
     print(_summary(result.manifest))
-    state = "is" if result.promoted else "is not"
-    print(f"{result.manifest.name}:{result.manifest.version} {state} production")
+    if result.release is None:
+        print(f"{result.manifest.name}:{result.manifest.version} is published, not promoted (--no-promote)")
+        return 0
+    return print_release(result.release)
 
 
 def _publish_default(args: argparse.Namespace) -> DefaultResult:

@@ -5,8 +5,14 @@ output folder when it has checkpoints, so a job that was stopped continues where
 the serving contract of the version it replaces (token limit, text prefix, languages, Matryoshka sizes,
 licences, pooling): clients see the same model, better aligned. With nothing to replace, the recipe's pooling,
 prefix and token limit are used. The manifest records the recipe file, every training file's sha256, the
-steps, the code revision and the last dev evaluation of the checkpoint. ``promote`` moves ``production`` to the
-new version, which a running service picks up; ``xalign-store rollback`` moves it back.
+steps, the code revision and the last dev evaluation of the checkpoint (and Tatoeba/BUCC numbers of the exported
+model when their folders are given, on the Tatoeba languages production was measured on unless told otherwise).
+
+Releasing goes through the release gate (``modelstore.release``): before publishing, a store without a
+``production`` alias gets the version it serves pinned as production (``initial``), so the new version is neither
+served unmeasured as the latest nor left without a rollback target; after publishing, the new version becomes
+production only if it passes the gate against production (or ``force``). A running service picks the move up;
+``xalign-store rollback`` undoes it.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from pathlib import Path
 
 from export.pipeline import Evaluation, ExportConfig, export_and_publish
 from modelstore import Manifest, ModelStore
-from modelstore.aliases import DEFAULT_ALIAS
 from modelstore.errors import ModelNotFoundError
 from modelstore.manifest import DataFile
 from modelstore.refs import ModelRef
+from modelstore.release import GatePolicy, Release, pin_initial, release
 from training.data.licences import data_licences
 from training.recipes.loader import Overrides, load_recipe
 from training.recipes.recipe import Recipe
@@ -40,21 +46,31 @@ class RetrainJob:
     promote: bool = True
     variants: tuple[str, ...] = ("fp32", "int8")
     tatoeba_dir: Path | None = None
+    # None: the Tatoeba languages production's manifest was measured on (so the gate compares like with like).
+    tatoeba_langs: tuple[str, ...] | None = None
     bucc_dir: Path | None = None
     work_dir: Path | None = None
     progress: bool = True
+    policy: GatePolicy = field(default_factory=GatePolicy)
+    force: bool = False
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
 class RetrainResult:
-    """The published (or identical, reused) version and whether ``production`` now points at it."""
+    """The published (or identical, reused) version, and the release decision (None with ``promote`` off)."""
 
     manifest: Manifest
-    promoted: bool
+    release: Release | None = None
+
+    @property
+    def promoted(self) -> bool:
+        """Whether ``production`` names the new version now."""
+        return self.release is not None and self.release.promoted
 
 
 def retrain(job: RetrainJob) -> RetrainResult:
-    """Train (resuming), export, publish and optionally promote; see the module docstring."""
+    """Train (resuming), export, publish and, with ``promote``, release; see the module docstring."""
     from training.trainer.loop import train  # noqa: PLC0415 - torch and the trainer load only for this command
 
     recipe = load_recipe(job.recipe, job.overrides)
@@ -63,25 +79,14 @@ def retrain(job: RetrainJob) -> RetrainResult:
         raise RuntimeError(f"{recipe.output}: the run ended without a checkpoint")
     store = ModelStore(job.store)
     serving = serving_version(store, job.name)
+    if serving is not None:
+        pin_initial(store, job.name, serving.version, job.actor)
     manifest = export_and_publish(export_config(job, recipe, result.checkpoint, serving))
-    if job.promote:
-        promote(store, manifest, serving)
-    return RetrainResult(manifest, store.aliases(job.name).get(DEFAULT_ALIAS) == manifest.version)
-
-
-def promote(store: ModelStore, manifest: Manifest, serving: Manifest | None) -> None:
-    """Point ``production`` at ``manifest``'s version, so that ``rollback`` returns to ``serving``.
-
-    A store without a production alias serves its latest version; that version is first recorded as
-    production, or a rollback would have nothing to go back to.
-    """
-    aliases = store.aliases(manifest.name)
-    if aliases.get(DEFAULT_ALIAS) == manifest.version:
-        return
-    if DEFAULT_ALIAS not in aliases and serving is not None and serving.version != manifest.version:
-        store.promote(manifest.name, serving.version)
-    store.promote(manifest.name, manifest.version)
-    log.info("%s: %s -> version %d", manifest.name, DEFAULT_ALIAS, manifest.version)
+    if not job.promote:
+        return RetrainResult(manifest)
+    outcome = release(store, job.name, manifest.version, policy=job.policy, force=job.force, actor=job.actor)
+    log.info("%s", outcome.summary())
+    return RetrainResult(manifest, outcome)
 
 
 def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Manifest | None) -> ExportConfig:
@@ -104,6 +109,7 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Ma
         evaluation=dev_evaluation(trained),
         work_dir=job.work_dir,
         tatoeba_dir=job.tatoeba_dir,
+        tatoeba_langs=job.tatoeba_langs or measured_langs(current) or ExportConfig.tatoeba_langs,
         bucc_dir=job.bucc_dir,
     )
     if current is None:
@@ -118,6 +124,14 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Ma
         allowed_dimensions=tuple(current.allowed_dimensions),
         licenses=tuple(dict.fromkeys((*current.licenses, *config.licenses))),
     )
+
+
+def measured_langs(manifest: Manifest | None) -> tuple[str, ...]:
+    """The Tatoeba languages ``manifest`` was measured on (``deu`` from ``deu-eng``), in its order."""
+    if manifest is None:
+        return ()
+    keys = manifest.evaluation.get("tatoeba", {})
+    return tuple(key.removesuffix("-eng") for key in keys if key.endswith("-eng") and not key.startswith("eng-"))
 
 
 def serving_version(store: ModelStore, name: str) -> Manifest | None:

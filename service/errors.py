@@ -104,7 +104,7 @@ def from_store_error(exc: StoreError) -> ServiceError:
     if isinstance(exc, ModelNotFoundError | ReferenceNotFoundError):
         return NotFoundError(str(exc), param="model")
     if isinstance(exc, InvalidNameError):
-        return InvalidRequestError(str(exc), param="model")
+        return UnprocessableError(str(exc), param="model")  # 422 naming the rule the name breaks
     return NotReadyError("the requested model version failed verification; see the server log")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.dependencies import RegistryDep
 from service.errors import NotReadyError
@@ -17,7 +17,8 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     status: str
-    models: list[str]
+    models: list[str] = Field(description="served versions, name:VERSION")
+    missing: list[str] = Field(description="models this replica must serve and does not (empty when ready)")
 
 
 @router.get("/health")
@@ -28,7 +29,13 @@ async def health() -> Health:
 
 @router.get("/ready", responses={503: {"description": "no model loaded"}})
 async def ready(registry: RegistryDep) -> Ready:
-    """At least one model is loaded and can answer."""
-    if not registry.models:
-        raise NotReadyError("no model is loaded yet")
-    return Ready(status="ready", models=[m.id for m in registry.models.values()])
+    """Every model this replica serves has a served version: the configured ``models``, else every model found
+    in the store at start (a model whose newer version failed to load still serves its old one: ready).
+
+    503 otherwise, naming the missing models; why they failed is in ``GET /v1/models``.
+    """
+    missing = [name for name in registry.required if name not in registry.models]
+    if missing or not registry.models:
+        waiting = f"missing: {', '.join(missing)}" if missing else "no model is loaded yet"
+        raise NotReadyError(f"not every model is served ({waiting}); load errors are in GET /v1/models")
+    return Ready(status="ready", models=[m.id for m in registry.models.values()], missing=[])

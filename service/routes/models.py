@@ -8,8 +8,10 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from modelstore import InvalidNameError
+from modelstore.names import validate_name
 from service.dependencies import RegistryDep
-from service.errors import ConflictError
+from service.errors import ConflictError, UnprocessableError
 from service.lifecycle import ModelWatcher
 
 router = APIRouter(tags=["models"])
@@ -85,6 +87,10 @@ async def list_models(registry: RegistryDep) -> ModelList:
 @router.post("/v1/models/{name}/reload", responses={409: {"description": "the new version failed to load"}})
 async def reload_model(name: str, watcher: WatcherDep) -> ReloadResult:
     """Load the version ``name`` resolves to now and swap it in; on failure the old version keeps serving."""
+    try:
+        validate_name(name)
+    except InvalidNameError as exc:
+        raise UnprocessableError(str(exc), "name") from None  # 422 naming the rule, before the store is read
     outcome = await watcher.reload(name)
     if outcome.error is not None and not outcome.changed:
         serving = f"still serving version {outcome.previous}" if outcome.previous is not None else "nothing is served"
