@@ -17,14 +17,9 @@ from fastapi import Request
 from service.dependencies import SettingsDep
 from service.errors import AuthenticationError, PermissionDeniedError
 from service.scopes import Scope, scope_of
-from service.settings import Settings
+from service.settings import Settings, env_name
 
 log = logging.getLogger("xalign.service")
-
-
-def env_name(field: str) -> str:
-    """The environment variable of a setting (``admin_api_keys`` → ``XALIGN_ADMIN_API_KEYS``)."""
-    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
 
 
 def presented_key(request: Request) -> str | None:

@@ -9,15 +9,16 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from modelstore import Manifest, ModelStore, StoreError
+from modelstore import InvalidNameError, Manifest, ModelStore, StoreError
+from modelstore.aliases import validate_alias
 from modelstore.refs import ModelRef, parse_ref
 from service.engine.admission import WorkSlots
 from service.engine.batcher import Batcher, BatchPolicy
 from service.engine.onnx_encoder import OnnxEncoder, Vectors
-from service.errors import InvalidRequestError, NotFoundError, NotReadyError
+from service.errors import InvalidRequestError, NotFoundError, NotReadyError, UnprocessableError
 from service.metrics import Metrics
 from service.senses.engine import SenseEngine
-from service.settings import Settings
+from service.settings import Settings, env_name
 
 log = logging.getLogger("xalign.service")
 
@@ -97,7 +98,7 @@ SwapListener = Callable[[str, "LoadedModel", "LoadedModel"], None]
 
 @dataclass
 class ModelRegistry:
-    """Loaded models by name; the first is the default for requests that name none."""
+    """Loaded models by name; ``default_model`` (else the first served dual encoder) answers requests naming none."""
 
     store: ModelStore
     models: dict[str, LoadedModel] = field(default_factory=dict)
@@ -113,12 +114,18 @@ class ModelRegistry:
     # Name → how it is resolved in the store (as configured, or the production alias else the latest).
     refs: dict[str, ModelRef] = field(default_factory=dict)
     metrics: Metrics | None = None
+    # What a request without ``model`` gets (setting ``default_model``); None: the first served dual encoder.
+    default_model: str | None = None
+    # Names this replica must serve to be ready (/ready): the configured ones, else those in the store at start.
+    required: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> ModelRegistry:
         """Load every configured model (or every model in the store); failures are logged and kept."""
-        registry = cls(store=ModelStore(settings.store), metrics=metrics)
-        for ref in registry.configured_refs(settings):
+        registry = cls(store=ModelStore(settings.store), metrics=metrics, default_model=settings.default_model)
+        refs = registry.configured_refs(settings)
+        registry.required = tuple(dict.fromkeys(ref.name for ref in refs))
+        for ref in refs:
             registry.load(ref, settings)
         if not registry.models:
             log.warning("no model could be loaded from %s: /ready answers 503 until one is", settings.store)
@@ -211,12 +218,15 @@ class ModelRegistry:
             await loaded.batcher.close()
 
     def get(self, model: str | None) -> LoadedModel:
-        """The loaded model a request names (``name``, ``name:VERSION``, ``name@ALIAS``) or the default."""
+        """The loaded model a request names (``name``, ``name:VERSION``, ``name@ALIAS``) or the default.
+
+        422 naming the rule for a malformed name or alias, 404 for a model not served or another version.
+        """
         if not self.models:
             raise NotReadyError("no model is loaded yet")
         if model is None:
-            return next(iter(self.models.values()))
-        ref = parse_ref(model)
+            return self.default()
+        ref = _parse(model)
         loaded = self.models.get(ref.name)
         if loaded is None:
             raise NotFoundError(f"model {ref.name!r} is not served (serving: {sorted(self.models)})", "model")
@@ -224,10 +234,28 @@ class ModelRegistry:
             raise NotFoundError(f"{ref} is not the loaded version ({loaded.id})", "model")
         return loaded
 
+    def default(self) -> LoadedModel:
+        """The model of requests that name none: ``default_model`` if set, else the first served dual encoder.
+
+        "First" follows the configured order (``models``), else the store's (alphabetical). A Backpack is the
+        default only when configured: its small dimension and token limit would surprise an embeddings client.
+        """
+        if self.default_model is not None:
+            return self.get(self.default_model)
+        for name in self.refs:
+            loaded = self.models.get(name)
+            if loaded is not None and loaded.manifest.family == "dual-encoder":
+                return loaded
+        raise InvalidRequestError(
+            f"no dual encoder is served, so there is no default model: name one in 'model' (serving: "
+            f"{sorted(self.models)}) or set {env_name('default_model')}",
+            "model",
+        )
+
     def get_senses(self, model: str | None) -> tuple[LoadedModel, SenseEngine]:
         """The model a senses request names, else the first loaded one with senses; 400 if it has none."""
         if model is None:
-            with_senses = [m for m in self.models.values() if m.senses is not None]
+            with_senses = [m for n in self.refs if (m := self.models.get(n)) is not None and m.senses is not None]
             loaded = with_senses[0] if with_senses else self.get(None)
         else:
             loaded = self.get(model)
@@ -237,3 +265,14 @@ class ModelRegistry:
                 "model",
             )
         return loaded, loaded.senses
+
+
+def _parse(model: str) -> ModelRef:
+    """A request's model reference, or 422 naming the rule its name or alias breaks."""
+    try:
+        ref = parse_ref(model)
+        if ref.alias is not None and ref.alias != "latest":
+            validate_alias(ref.alias)
+    except InvalidNameError as exc:
+        raise UnprocessableError(str(exc), "model") from None
+    return ref

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     models: list[str] = Field(
         default_factory=list,
         description="models to serve (name, name:VERSION or name@ALIAS); empty: every model in the store",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="model for requests that name none (name, name:VERSION or name@ALIAS); "
+        "unset: the first served dual encoder (a Backpack only when named here)",
     )
     variant: str = Field(default="fp32", description="ONNX variant to load: fp32, int8 or fp16")
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
@@ -66,6 +71,22 @@ class Settings(BaseSettings):
     )
     api_keys: list[str] = Field(default_factory=list, description="keys with read scope; empty: no key needed")
     admin_api_keys: list[str] = Field(
-        default_factory=list, description="keys with admin scope (reload, index changes); empty: no key needed"
+        default_factory=list,
+        description="keys with admin scope (reload, index changes); empty: admin routes are open only while "
+        "api_keys is empty too, else closed to everyone",
     )
     log_level: str = Field(default="info", description="log level: debug, info, warning, error")
+
+    @model_validator(mode="after")
+    def _default_is_served(self) -> Settings:
+        # A default outside the configured models would never be loaded: refuse it at start, not per request.
+        names = {m.partition("@")[0].partition(":")[0] for m in self.models}
+        default = (self.default_model or "").partition("@")[0].partition(":")[0]
+        if self.default_model is not None and names and default not in names:
+            raise ValueError(f"default_model {self.default_model!r} is not one of models {sorted(names)}")
+        return self
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting (``admin_api_keys`` → ``XALIGN_ADMIN_API_KEYS``)."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

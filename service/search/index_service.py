@@ -14,9 +14,9 @@ import logging
 from typing import Any
 
 from modelstore import InvalidNameError
-from modelstore.names import validate_name
+from modelstore.names import validate_index_name
 from modelstore.refs import ModelRef
-from service.errors import ConflictError, InvalidRequestError, NotFoundError, NotReadyError, UnprocessableError
+from service.errors import ConflictError, NotFoundError, NotReadyError, UnprocessableError
 from service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
 from service.search.faiss_index import FloatArray, validate_params
 from service.search.index_store import (
@@ -32,6 +32,14 @@ from service.search.reembed import ReembedStatus, reembed
 from service.settings import Settings
 
 log = logging.getLogger("xalign.service")
+
+
+def check_index_name(name: str, param: str) -> str:
+    """``name`` if it is a valid index name, else 422 naming the rule it breaks (before any file is touched)."""
+    try:
+        return validate_index_name(name)
+    except InvalidNameError as exc:
+        raise UnprocessableError(str(exc), param) from None
 
 
 class IndexService:
@@ -183,7 +191,8 @@ class IndexService:
     # --- operations --------------------------------------------------------------------------------
 
     def get(self, name: str) -> StoredIndex:
-        """The index ``name`` or a 404."""
+        """The index ``name``; 422 naming the rule if ``name`` is not a valid index name, 404 if none."""
+        check_index_name(name, "name")
         try:
             return self.store.get(name)
         except UnknownIndexError:
@@ -191,10 +200,7 @@ class IndexService:
 
     async def create(self, name: str, model: str | None, kind: IndexKind, params: dict[str, Any] | None) -> StoredIndex:
         """A new empty index embedded by ``model`` (default: the default model), or 400/409/422."""
-        try:
-            validate_name(name)
-        except InvalidNameError as exc:
-            raise InvalidRequestError(str(exc).replace("model name", "index name"), "name") from None
+        check_index_name(name, "name")
         try:
             full_params = validate_params(kind, params)
         except ValueError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from modelstore.integrity import fsync_dir
+from modelstore.names import broken_rule
 from service.search.faiss_index import FloatArray, IntArray, VectorIndex
 from service.search.persistence import (
     META_FILE,
@@ -208,6 +209,15 @@ def _hits(scores: FloatArray, ids: IntArray, texts: list[str]) -> list[Hit]:
     return [Hit(int(i), float(s), texts[int(i)]) for s, i in zip(scores, ids, strict=True) if i >= 0]
 
 
+def _servable_name(folder: Path) -> bool:
+    """Whether an index folder's name is a valid index name (one made before the rules tightened may not be)."""
+    rule = broken_rule(folder.name, lowercase=True)
+    if rule is not None:
+        # Served, it could never be named in a request (422), and it could clash on a case-insensitive filesystem.
+        log.error("index folder %s breaks rule %r of index names and is not served: rename it", folder, rule)
+    return rule is None
+
+
 class IndexStore:
     """Every index under ``root``, by name. Thread-safe; blocking."""
 
@@ -226,7 +236,7 @@ class IndexStore:
         for folder in sorted(root.iterdir()) if root.is_dir() else []:
             if folder.name.startswith("."):
                 shutil.rmtree(folder, ignore_errors=True)  # .tmp-* / .deleted-*: never acknowledged, or deleted
-            elif (folder / META_FILE).is_file():
+            elif (folder / META_FILE).is_file() and _servable_name(folder):
                 store._open_one(folder)
         return store
 

@@ -72,7 +72,7 @@ def test_create_add_search_describe_delete(client: TestClient, kind: str) -> Non
 def test_errors_use_the_one_body(client: TestClient) -> None:
     assert client.post("/v1/indexes", json={"name": "dup"}).status_code == 201
     assert_error(client.post("/v1/indexes", json={"name": "dup"}), 409, "conflict_error", "name")
-    assert_error(client.post("/v1/indexes", json={"name": "../etc"}), 400, "invalid_request_error", "name")
+    assert_error(client.post("/v1/indexes", json={"name": "../etc"}), 422, "validation_error", "name")
     assert_error(client.post("/v1/indexes", json={"name": "x", "kind": "lsh"}), 422, "validation_error")
     bad = client.post("/v1/indexes", json={"name": "x", "kind": "flat", "params": {"nlist": 4}})
     assert_error(bad, 422, "validation_error", "params")
