@@ -193,7 +193,7 @@ def release(
     gate = compare(baseline.evaluation, candidate.evaluation, policy)
     if not gate.passed and not force:
         return Release(name, version, previous, "refused", gate)
-    action: ReleaseAction = "promote" if gate.passed else "force"
+    action: Literal["promote", "force"] = "promote" if gate.passed else "force"
     verdict = gate.verdict if gate.passed else f"{gate.verdict} (forced)"
     detail = "; ".join(f"{r.task} {r.metric} {r.delta:+.2f}" for r in gate.rows if r.ok is not None)
     _move(store, candidate, previous, action=action, gate=verdict, detail=detail, actor=actor)
