@@ -121,7 +121,7 @@ def test_unexpected_errors_do_not_leak(client: TestClient, monkeypatch: pytest.M
 
 def test_models_health_ready(client: TestClient, tiny_manifest: Manifest) -> None:
     assert client.get("/health").json() == {"status": "ok"}
-    assert client.get("/ready").json() == {"status": "ready", "models": ["tiny:1"]}
+    assert client.get("/ready").json() == {"status": "ready", "models": ["tiny:1"], "missing": []}
     card = client.get("/v1/models").json()["data"][0]
     assert card["id"] == "tiny:1"
     assert card["dimension"] == tiny_manifest.embedding_dim
