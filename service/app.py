@@ -13,6 +13,7 @@ from service.errors import install_error_handlers
 from service.lifecycle import ModelWatcher
 from service.metrics import Metrics
 from service.middleware import install_middleware
+from service.openapi import document_errors
 from service.registry import ModelRegistry
 from service.routes import bitext, embeddings, health, indexes, models, senses
 from service.routes import metrics as metrics_route
@@ -47,4 +48,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(metrics_route.router)
     for router in (health.router, models.router, embeddings.router, senses.router, indexes.router, bitext.router):
         app.include_router(router)
+    document_errors(app)
     return app

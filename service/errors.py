@@ -8,15 +8,25 @@ its cause (the cause goes to the log, with the request id).
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from modelstore import InvalidNameError, ModelNotFoundError, ReferenceNotFoundError, StoreError
 
 log = logging.getLogger("xalign.service")
+
+# Validation error types meaning "a string that is not valid Unicode" (a lone surrogate, which JSON allows):
+# ours (service.limits) and pydantic's own, raised first by length-constrained strings. Both answer 400.
+INVALID_UNICODE = "invalid_unicode"
+_UNICODE_ERRORS = frozenset({INVALID_UNICODE, "string_unicode"})
+# A field name in a validation error's location; other str parts are union-member tags ("TextsSide", "list[...]").
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 class ServiceError(Exception):
@@ -29,7 +39,7 @@ class ServiceError(Exception):
 
 
 class InvalidRequestError(ServiceError):
-    """The request is well-formed JSON but asks for something impossible."""
+    """A malformed request (not JSON, text that is not valid Unicode) or one asking for something impossible."""
 
 
 class AuthenticationError(ServiceError):
@@ -87,6 +97,20 @@ STATUS: dict[type[ServiceError], tuple[int, str]] = {
 }
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong: a machine-readable type, a message for people, the request field at fault if any."""
+
+    type: str = Field(description="invalid_request_error, validation_error, not_found_error, ... (one per status)")
+    message: str
+    param: str | None = Field(description="the request field at fault (dotted path), or null")
+
+
+class ErrorBody(BaseModel):
+    """The one body of every non-2xx response."""
+
+    error: ErrorDetail
+
+
 def error_body(error_type: str, message: str, param: str | None = None) -> dict[str, dict[str, str | None]]:
     """The one error body of every non-2xx response."""
     return {"error": {"type": error_type, "message": message, "param": param}}
@@ -120,15 +144,33 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return await _service_error(request, from_store_error(exc))
 
 
+def _field_path(loc: Sequence[int | str]) -> tuple[str | None, str]:
+    """(param, shown) of a validation error's location: ``src.texts`` and ``src.texts[3]``."""
+    parts = list(loc[1:] if loc and loc[0] in ("body", "path", "query") else loc)
+    if parts[-1:] == ["[key]"]:
+        parts = parts[:-2]  # a mapping key at fault: name the mapping, never echo the client's key
+    names = [p for p in parts if isinstance(p, str) and _FIELD.fullmatch(p)]
+    shown = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts if isinstance(p, int) or p in names)
+    return (".".join(names) or None), (shown.lstrip(".") or "body")
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    message = f"{'.'.join(loc) or 'body'}: {first.get('msg', 'invalid value')}"
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         # Not JSON at all is a malformed request (400), not a JSON value of the wrong shape (422).
-        return JSONResponse(error_body("invalid_request_error", f"body is not valid JSON: {message}"), status_code=400)
-    return JSONResponse(error_body("validation_error", message, ".".join(loc) or None), status_code=422)
+        message = f"body is not valid JSON: {first.get('msg', 'invalid value')}"
+        return JSONResponse(error_body("invalid_request_error", message), status_code=400)
+    unicode = next((e for e in errors if e.get("type") in _UNICODE_ERRORS), None)
+    if unicode is not None:
+        # Malformed text (400), like malformed JSON; reported before any other error of the same body.
+        param, shown = _field_path(unicode["loc"])
+        message = f"{shown} is not valid Unicode (a lone surrogate \\ud800-\\udfff): send UTF-8 text"
+        return JSONResponse(error_body("invalid_request_error", message, param), status_code=400)
+    param, shown = _field_path(first.get("loc", ()))
+    message = f"{shown}: {first.get('msg', 'invalid value')}"
+    return JSONResponse(error_body("validation_error", message, param), status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

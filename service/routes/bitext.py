@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from service.dependencies import IndexesDep, RegistryDep, SettingsDep
+from service.errors import ConflictError
+from service.limits import K, ModelRef, Name, Text, check_texts
+from service.openapi import EMBEDS, error_responses
 from service.routes.embeddings import Usage
-from service.routes.indexes import check_texts
 from service.search.bitext import SideSpec, mine_sides
 from service.search.margin import Margin, MiningConfig, Retrieval
 
@@ -21,22 +23,36 @@ class TextsSide(BaseModel):
     """Inline sentences, embedded for this request."""
 
     model_config = ConfigDict(extra="forbid")
-    texts: list[str]
+    texts: list[Text]
 
 
 class IndexSide(BaseModel):
     """A stored index: its stored vectors are mined, in the space of the version that embedded them."""
 
     model_config = ConfigDict(extra="forbid")
-    index: str
+    index: Name
+
+
+def _side_kind(side: Any) -> str:
+    # An object with "index" and no "texts" is an index side; anything else is validated as inline texts, so
+    # an error names the field at fault (src.texts, src.lang) instead of every way both kinds failed.
+    is_index = isinstance(side, dict) and "index" in side and "texts" not in side
+    return "IndexSide" if is_index or isinstance(side, IndexSide) else "TextsSide"
+
+
+# Tags are the class names: capitalised, so an error's param leaves them out (src.texts, not src.TextsSide.texts).
+Side = Annotated[
+    Annotated[TextsSide, Tag("TextsSide")] | Annotated[IndexSide, Tag("IndexSide")], Discriminator(_side_kind)
+]
 
 
 class MineRequest(BaseModel):
-    src: TextsSide | IndexSide
-    tgt: TextsSide | IndexSide
-    model: str | None = Field(default=None, description="for inline sides; must match an index side's model")
+    model_config = ConfigDict(extra="forbid")
+    src: Side
+    tgt: Side
+    model: ModelRef | None = Field(default=None, description="for inline sides; must match an index side's model")
     margin: Margin = "ratio"
-    k: int = Field(default=4, ge=1, le=1000, description="neighbourhood size")
+    k: K = Field(default=4, description="neighbourhood size")
     retrieval: Retrieval = "max"
     threshold: float | None = Field(default=None, allow_inf_nan=False, description="keep pairs scoring >= this")
 
@@ -63,9 +79,7 @@ def _spec(side: TextsSide | IndexSide, settings: SettingsDep, param: str) -> Sid
     return SideSpec(index=side.index)
 
 
-@router.post(
-    "/v1/bitext/mine", responses={404: {"description": "unknown index"}, 409: {"description": "spaces differ"}}
-)
+@router.post("/v1/bitext/mine", responses=error_responses(*EMBEDS, ConflictError))
 async def mine_bitext(
     request: MineRequest, registry: RegistryDep, indexes: IndexesDep, settings: SettingsDep
 ) -> MineResponse:

@@ -7,11 +7,13 @@ from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict
 
 from service.dependencies import RegistryDep, SettingsDep
 from service.engine.onnx_encoder import Vectors
-from service.errors import InvalidRequestError, PayloadTooLargeError, UnprocessableError
+from service.errors import InvalidRequestError, UnprocessableError
+from service.limits import Dimensions, ModelRef, Text, User, check_texts
+from service.openapi import EMBEDS, error_responses
 from service.registry import LoadedModel
 from service.settings import Settings
 
@@ -19,12 +21,14 @@ router = APIRouter(tags=["embeddings"])
 
 
 class EmbeddingRequest(BaseModel):
+    # Unknown fields are refused (422 naming them), as on every request; OpenAI's clients send only these.
+    model_config = ConfigDict(extra="forbid")
     # Token-id inputs are typed here only so they get a clear error instead of a schema mismatch.
-    input: str | list[str] | list[int] | list[list[int]]
-    model: str | None = None
+    input: Text | list[Text] | list[int] | list[list[int]]
+    model: ModelRef | None = None
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1)
-    user: str | None = None
+    dimensions: Dimensions | None = None
+    user: User | None = None
 
 
 class Embedding(BaseModel):
@@ -48,19 +52,9 @@ class EmbeddingResponse(BaseModel):
 def _texts(request: EmbeddingRequest, settings: Settings) -> list[str]:
     """The request's texts, checked against the limits."""
     raw = [request.input] if isinstance(request.input, str) else request.input
-    if not raw:
-        raise InvalidRequestError("input must not be empty", "input")
-    if not all(isinstance(x, str) for x in raw):
+    if raw and not all(isinstance(x, str) for x in raw):
         raise InvalidRequestError("token-id inputs are not supported: send text", "input")
-    texts = [x for x in raw if isinstance(x, str)]
-    if len(texts) > settings.max_inputs_per_request:
-        raise PayloadTooLargeError(f"at most {settings.max_inputs_per_request} inputs per request", "input")
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise InvalidRequestError(f"input[{i}] is empty", "input")
-        if len(text) > settings.max_chars_per_input:
-            raise PayloadTooLargeError(f"input[{i}] is longer than {settings.max_chars_per_input} characters", "input")
-    return texts
+    return check_texts([x for x in raw if isinstance(x, str)], settings, "input")
 
 
 def _resize(vectors: Vectors, dimensions: int | None, model: LoadedModel) -> Vectors:
@@ -81,7 +75,7 @@ def _encode_row(row: Vectors, encoding_format: str) -> list[float] | str:
     return [float(x) for x in row]
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", responses=error_responses(*EMBEDS))
 async def create_embeddings(
     request: EmbeddingRequest, registry: RegistryDep, settings: SettingsDep
 ) -> EmbeddingResponse:

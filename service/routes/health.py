@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from service.dependencies import RegistryDep
 from service.errors import NotReadyError
+from service.openapi import error_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -27,7 +28,7 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", responses={503: {"description": "no model loaded"}})
+@router.get("/ready", responses=error_responses(NotReadyError))
 async def ready(registry: RegistryDep) -> Ready:
     """Every model this replica serves has a served version: the configured ``models``, else every model found
     in the store at start (a model whose newer version failed to load still serves its old one: ready).

@@ -6,39 +6,29 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.dependencies import IndexesDep, SettingsDep
-from service.errors import InvalidRequestError, PayloadTooLargeError
+from service.errors import ConflictError
+from service.limits import MAX_INDEX_PARAMS, K, ModelRef, Name, NameInPath, ParamName, Text, check_texts
+from service.openapi import EMBEDS, NAMED, USES_MODEL, error_responses
 from service.routes.embeddings import Usage
 from service.search.index_service import IndexService
 from service.search.index_store import StoredIndex
 from service.search.persistence import IndexKind
-from service.settings import Settings
 
 router = APIRouter(tags=["indexes"])
 
 
-def check_texts(texts: list[str], settings: Settings, param: str) -> list[str]:
-    """``texts`` if within the request limits and none is blank; else 400 or 413 naming ``param``."""
-    if not texts:
-        raise InvalidRequestError(f"{param} must not be empty", param)
-    if len(texts) > settings.max_inputs_per_request:
-        raise PayloadTooLargeError(f"at most {settings.max_inputs_per_request} texts per request", param)
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise InvalidRequestError(f"{param}[{i}] is empty", param)
-        if len(text) > settings.max_chars_per_input:
-            raise PayloadTooLargeError(f"{param}[{i}] is longer than {settings.max_chars_per_input} characters", param)
-    return texts
-
-
 class CreateIndexRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=128, description="letters, digits, '.', '_', '-'")
-    model: str | None = Field(default=None, description="name, name:VERSION or name@ALIAS; default model if absent")
+    model_config = ConfigDict(extra="forbid")
+    name: Name = Field(min_length=1, description="letters, digits, '.', '_', '-'")
+    model: ModelRef | None = Field(default=None, description="default model if absent")
     kind: IndexKind = "flat"
-    params: dict[str, int] | None = Field(
-        default=None, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
+    params: dict[ParamName, int] | None = Field(
+        default=None,
+        max_length=MAX_INDEX_PARAMS,
+        description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search",
     )
 
 
@@ -72,7 +62,8 @@ class IndexList(BaseModel):
 
 
 class AddTextsRequest(BaseModel):
-    texts: list[str]
+    model_config = ConfigDict(extra="forbid")
+    texts: list[Text]
 
 
 class AddTextsResponse(BaseModel):
@@ -82,8 +73,9 @@ class AddTextsResponse(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str | list[str]
-    k: int = Field(default=10, ge=1, le=1000)
+    model_config = ConfigDict(extra="forbid")
+    query: Text | list[Text]
+    k: K = 10
 
 
 class Match(BaseModel):
@@ -125,7 +117,7 @@ def describe(indexes: IndexService, index: StoredIndex) -> IndexInfo:
     )
 
 
-@router.post("/v1/indexes", status_code=201, responses={409: {"description": "an index of that name exists"}})
+@router.post("/v1/indexes", status_code=201, responses=error_responses(*USES_MODEL, ConflictError))
 async def create_index(request: CreateIndexRequest, indexes: IndexesDep) -> IndexInfo:
     """Create an empty index, embedded by the requested (or default) model's served version."""
     index = await indexes.create(request.name, request.model, request.kind, request.params)
@@ -138,15 +130,15 @@ async def list_indexes(indexes: IndexesDep) -> IndexList:
     return IndexList(data=[describe(indexes, indexes.get(name)) for name in indexes.store.names()])
 
 
-@router.get("/v1/indexes/{name}", responses={404: {"description": "no such index"}})
-async def describe_index(name: str, indexes: IndexesDep) -> IndexInfo:
+@router.get("/v1/indexes/{name}", responses=error_responses(*NAMED))
+async def describe_index(name: NameInPath, indexes: IndexesDep) -> IndexInfo:
     """Count, kind, parameters, model version and re-embedding progress of one index."""
     return describe(indexes, indexes.get(name))
 
 
-@router.post("/v1/indexes/{name}/texts", responses={404: {"description": "no such index"}})
+@router.post("/v1/indexes/{name}/texts", responses=error_responses(*NAMED, *EMBEDS))
 async def add_texts(
-    name: str, request: AddTextsRequest, indexes: IndexesDep, settings: SettingsDep
+    name: NameInPath, request: AddTextsRequest, indexes: IndexesDep, settings: SettingsDep
 ) -> AddTextsResponse:
     """Embed and store texts; answered once they are durable on disk. Returns their ids (row numbers)."""
     texts = check_texts(request.texts, settings, "texts")
@@ -154,8 +146,10 @@ async def add_texts(
     return AddTextsResponse(ids=ids, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
 
-@router.post("/v1/indexes/{name}/search", responses={404: {"description": "no such index"}})
-async def search_index(name: str, request: SearchRequest, indexes: IndexesDep, settings: SettingsDep) -> SearchResponse:
+@router.post("/v1/indexes/{name}/search", responses=error_responses(*NAMED, *EMBEDS))
+async def search_index(
+    name: NameInPath, request: SearchRequest, indexes: IndexesDep, settings: SettingsDep
+) -> SearchResponse:
     """Top-k stored texts by cosine for each query, embedded with the version that built the index."""
     queries = check_texts([request.query] if isinstance(request.query, str) else request.query, settings, "query")
     hits, tokens, model = await indexes.search(name, queries, request.k)
@@ -166,8 +160,8 @@ async def search_index(name: str, request: SearchRequest, indexes: IndexesDep, s
     return SearchResponse(data=data, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
 
-@router.delete("/v1/indexes/{name}", responses={404: {"description": "no such index"}})
-async def delete_index(name: str, indexes: IndexesDep) -> Deleted:
+@router.delete("/v1/indexes/{name}", responses=error_responses(*NAMED))
+async def delete_index(name: NameInPath, indexes: IndexesDep) -> Deleted:
     """Delete an index and its files."""
     await indexes.delete(name)
     return Deleted(name=name)

@@ -13,6 +13,8 @@ from modelstore.names import validate_name
 from service.dependencies import RegistryDep
 from service.errors import ConflictError, UnprocessableError
 from service.lifecycle import ModelWatcher
+from service.limits import NameInPath
+from service.openapi import NAMED, error_responses
 
 router = APIRouter(tags=["models"])
 
@@ -84,8 +86,8 @@ async def list_models(registry: RegistryDep) -> ModelList:
     return ModelList(data=cards, errors=dict(registry.errors), failures=failures)
 
 
-@router.post("/v1/models/{name}/reload", responses={409: {"description": "the new version failed to load"}})
-async def reload_model(name: str, watcher: WatcherDep) -> ReloadResult:
+@router.post("/v1/models/{name}/reload", responses=error_responses(*NAMED, ConflictError))
+async def reload_model(name: NameInPath, watcher: WatcherDep) -> ReloadResult:
     """Load the version ``name`` resolves to now and swap it in; on failure the old version keeps serving."""
     try:
         validate_name(name)

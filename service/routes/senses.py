@@ -5,21 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.dependencies import RegistryDep, SettingsDep
-from service.errors import PayloadTooLargeError
+from service.limits import check_text
+from service.openapi import EMBEDS, error_responses
 from service.senses.explain import explain
 from service.senses.schema import SensesRequest, SensesResponse
 
 router = APIRouter(tags=["senses"])
 
 
-@router.post("/v1/senses")
+@router.post("/v1/senses", responses=error_responses(*EMBEDS))
 async def create_senses(request: SensesRequest, registry: RegistryDep, settings: SettingsDep) -> SensesResponse:
     """Decompose one text with the requested backpack model (default: the first loaded backpack).
 
     400 for a model without senses and for an input over the model's token limit (never truncated).
     """
-    if len(request.input) > settings.max_chars_per_input:
-        raise PayloadTooLargeError(f"input is longer than {settings.max_chars_per_input} characters", "input")
+    check_text(request.input, settings, "input")
     model, engine = registry.get_senses(request.model)
     # Tokenising, the forward pass and building k x seq^2 weights are milliseconds of blocking work:
     # off the loop, in one of the model's bounded senses slots (429 when all are busy).

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict
+
+from service.limits import ModelRef, Text, Top, Word
 
 
 class SensesRequest(BaseModel):
     """One text to decompose; ``next_word`` asks which (position, sense) pairs push that word's logit."""
 
-    model: str | None = None
-    input: str
-    next_word: str | None = None
+    model_config = ConfigDict(extra="forbid")
+    model: ModelRef | None = None
+    # Its length is checked against the settings (413), its tokens against the model (400).
+    input: Text
+    # Capped (MAX_WORD_CHARS): a huge next word once took seconds of tokenising.
+    next_word: Word | None = None
     # At most the table's n_top (checked against the model: 422 above it).
-    top_words: int = Field(default=5, ge=1)
-    top_contributions: int = Field(default=10, ge=1)
+    top_words: Top = 5
+    top_contributions: Top = 10
 
 
 class Sense(BaseModel):

@@ -77,8 +77,8 @@ def test_errors_use_the_one_body(client: TestClient) -> None:
     bad = client.post("/v1/indexes", json={"name": "x", "kind": "flat", "params": {"nlist": 4}})
     assert_error(bad, 422, "validation_error", "params")
     assert_error(client.post("/v1/indexes", json={"name": "x", "model": "nope"}), 404, "not_found_error", "model")
-    for path in ("/v1/indexes/ghost/texts", "/v1/indexes/ghost/search"):
-        assert_error(client.post(path, json={"texts": ["a"], "query": "a"}), 404, "not_found_error")
+    for path, body in (("/v1/indexes/ghost/texts", {"texts": ["a"]}), ("/v1/indexes/ghost/search", {"query": "a"})):
+        assert_error(client.post(path, json=body), 404, "not_found_error")
     assert_error(client.delete("/v1/indexes/ghost"), 404, "not_found_error")
     assert_error(client.post("/v1/indexes/dup/texts", json={"texts": []}), 400, "invalid_request_error", "texts")
     assert_error(client.post("/v1/indexes/dup/texts", json={"texts": ["a", " "]}), 400, "invalid_request_error")

@@ -75,7 +75,7 @@ def test_invalid_content_length_is_a_400(client: TestClient) -> None:
         ({"input": None}, 422, "validation_error", None),
         ({"input": True}, 422, "validation_error", None),
         ({"input": "x", "model": 7}, 422, "validation_error", "model"),
-        ({"input": "x", "model": ""}, 400, "invalid_request_error", "model"),
+        ({"input": "x", "model": ""}, 422, "validation_error", "model"),
         ({"input": "x", "dimensions": "many"}, 422, "validation_error", "dimensions"),
         ({"input": "x", "dimensions": -3}, 422, "validation_error", "dimensions"),
         ({"input": "x", "encoding_format": None}, 422, "validation_error", "encoding_format"),
@@ -112,7 +112,7 @@ def test_malformed_bodies_get_a_4xx(client: TestClient, content: bytes, content_
 
 def test_unknown_or_malformed_model_reference(client: TestClient) -> None:
     assert_error(client.post("/v1/embeddings", json={"input": "x", "model": "nope@stable"}), 404, "not_found_error")
-    assert_error(client.post("/v1/embeddings", json={"input": "x", "model": "tiny:0"}), 400, "invalid_request_error")
+    assert_error(client.post("/v1/embeddings", json={"input": "x", "model": "tiny:0"}), 422, "validation_error")
     # A query parameter the route does not declare is ignored; the body's model decides.
     assert_error(
         client.post("/v1/embeddings?model=tiny", json={"input": "x", "model": "tiny:9"}), 404, "not_found_error"
