@@ -6,6 +6,10 @@ there) is a temporary store holding the tiny model. The only changes to what com
 container become those folders, the api listens on a free loopback port instead of the container's 8000 (the
 port mapping's job), and the shell variables the compose file reads pick a tiny recipe and a short poll.
 
+The trainer releases through the gate: the data folder holds the mini Tatoeba sample (which the trainer measures
+because it is there), and the image's version 1 is a weak encoder (every token embedded alike) measured on it,
+so the retrained version passes the gate against it by a wide margin.
+
 bootstrap seeds the store → api ready → a client streams embedding and search requests the whole time →
 trainer publishes version 2 → api serves it → ``xalign-store rollback`` → api serves version 1 again; zero
 failed requests.
@@ -13,6 +17,7 @@ failed requests.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -29,6 +34,7 @@ from .conftest import free_port, running, wait_ready
 from .test_rollout import _wait_for
 
 TRAIN_DATA = REPO / "tests" / "data" / "trainer"
+TATOEBA_MINI = REPO / "tests" / "data" / "tatoeba_mini"
 IMAGE_STORE = "/opt/xalign/store"
 DOCS = ["a dog runs in the park", "ein Hund rennt im Park", "the train is late", "der Zug hat Verspätung"]
 
@@ -103,7 +109,14 @@ def _base_env() -> dict[str, str]:
 def test_bootstrap_serve_retrain_rollback(tiny_model_dir: Path, tmp_path: Path) -> None:
     compose = load()
     image_store = tmp_path / "image-store"
-    publish_tiny(tiny_model_dir, image_store)  # what the image's `make model` baked in: tiny:1
+    # What the image's `make model` baked in: tiny:1, measured on Tatoeba.
+    publish_tiny(
+        _weak_copy(tiny_model_dir, tmp_path / "weak"), image_store, tatoeba_dir=TATOEBA_MINI, tatoeba_langs=("deu",)
+    )
+    data = tmp_path / "data"  # the training data and the Tatoeba sample the trainer measures on
+    data.mkdir()
+    (data / "multi30k").symlink_to(TRAIN_DATA / "multi30k")
+    (data / "tatoeba").symlink_to(TATOEBA_MINI)
     volumes = {name: tmp_path / "volumes" / name for name in compose["volumes"]}
     for folder in volumes.values():
         folder.mkdir(parents=True)
@@ -112,7 +125,7 @@ def test_bootstrap_serve_retrain_rollback(tiny_model_dir: Path, tmp_path: Path) 
         "XALIGN_THREADS": "1",
         "XALIGN_TRAIN_RECIPE": str(write_recipe(tmp_path, tiny_model_dir, steps=4)),
         "XALIGN_TRAIN_MODEL": "tiny",
-        "XALIGN_TRAIN_DATA": str(TRAIN_DATA),
+        "XALIGN_TRAIN_DATA": str(data),
     }
     services = {name: service(compose, name, shell) for name in ("bootstrap", "api", "trainer")}
     processes = {name: _process(s, _host_paths(s, volumes, image_store)) for name, s in services.items()}
@@ -144,12 +157,25 @@ def test_bootstrap_serve_retrain_rollback(tiny_model_dir: Path, tmp_path: Path) 
     assert "Traceback" not in log.read_text()
 
 
+def _weak_copy(model_dir: Path, target: Path) -> Path:
+    """``model_dir`` with every token's embedding replaced by the first one: valid, but it barely aligns."""
+    import torch  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+
+    shutil.copytree(model_dir, target)
+    model = transformers.BertModel.from_pretrained(target)
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight[:] = model.embeddings.word_embeddings.weight[0]
+    model.save_pretrained(target)
+    return target
+
+
 def _loop(client: Client, trainer: tuple[list[str], dict[str, str]], store: Path, tmp_path: Path) -> None:
     """Trainer publishes and promotes version 2, then the README's rollback returns to version 1."""
     models: Callable[[], list[str]] = client.embedding_models
     _wait_for(lambda: len(client.answers) >= 20, 60, "answers from version 1")
     out = _run(*trainer, tmp_path / "trainer.log", timeout=600)
-    assert "tiny:2 is production" in out
+    assert "tiny:2 is production: the gate against tiny:1 passed" in out
     _wait_for(lambda: "tiny:2" in models(), 60, "the swap to tiny:2")
     at_two = len(models())
     _wait_for(lambda: len(models()) >= at_two + 10, 60, "answers from version 2")
