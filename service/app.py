@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from modelstore.gc import collect_at_start
 from service.auth import authorize, log_key_configuration
 from service.errors import install_error_handlers
 from service.lifecycle import ModelWatcher
@@ -27,6 +28,8 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_key_configuration(settings)
+        # Best effort: what killed publishers and promoters left (a read-only store is skipped; never fails).
+        await run_in_threadpool(collect_at_start, settings.store)
         # Loading verifies checksums and builds sessions: seconds of blocking work, kept off the loop.
         app.state.registry = await run_in_threadpool(ModelRegistry.from_settings, settings, app.state.metrics)
         # Indexes before the watcher: their swap listener must be in place before the first swap.
