@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from modelstore.integrity import fsync_dir
-from modelstore.names import broken_rule
+from modelstore.names import broken_rule, validate_index_name
 from service.search.faiss_index import FloatArray, IntArray, VectorIndex
 from service.search.persistence import (
     META_FILE,
@@ -265,6 +265,7 @@ class IndexStore:
 
     def create(self, meta: IndexMeta) -> StoredIndex:
         """Create an empty index: written in a hidden folder, fsynced, then renamed into place."""
+        validate_index_name(meta.name)  # callers check first (422); this keeps the folder inside root regardless
         with self._lock:
             if meta.name in self._indexes or (self.root / meta.name).exists():
                 raise IndexExistsError(meta.name)

@@ -169,6 +169,13 @@ def test_percent_encoded_segments(root: Path, port: int, segment: str) -> None:
     assert tree(root) == before
 
 
+def test_bad_aliases_and_versions_in_model_references(port: int) -> None:
+    for ref in ("tiny@../x", "tiny@a/b", "tiny@.hidden", "tiny:0", "tiny:../1", "../tiny:1"):
+        status, body = call(port, "POST", "/v1/embeddings", {"input": "hello", "model": ref})
+        assert status == 422 and body["error"]["param"] == "model", (ref, status, body)
+    assert call(port, "POST", "/v1/embeddings", {"input": "hello", "model": "tiny@latest"})[0] == 200
+
+
 def test_index_names_have_one_case(port: int) -> None:
     """Issue 19: names differing only by case or ending in a dot clashed on case-insensitive filesystems."""
     assert_rule(*call(port, "POST", "/v1/indexes", {"name": "Docs", "model": "tiny"}), "lowercase", "Docs")
