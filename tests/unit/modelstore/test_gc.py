@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
+import time
 from pathlib import Path
 
 from modelstore import ModelStore
@@ -61,3 +64,18 @@ def test_cli_gc_and_the_start_hook(tmp_path: Path) -> None:
     assert collect_at_start(tmp_path / "missing") is None
     (tmp_path / "store" / "m" / "alias_history.json").write_text("{not json")
     assert collect_at_start(tmp_path / "store") is None
+
+
+def test_the_service_collects_at_start(tiny_store: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from service.app import create_app  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+
+    store = Path(shutil.copytree(tiny_store, tmp_path / "store"))
+    dead = store / "tiny" / ".tmp-killed"
+    dead.mkdir()
+    os.utime(dead, (time.time() - 3600, time.time() - 3600))  # left an hour ago by a killed publisher
+    with TestClient(create_app(Settings(store=store, threads=1))) as client:
+        assert client.get("/ready").status_code == 200
+    assert not dead.exists()
