@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from modelstore.errors import InvalidNameError, ReferenceNotFoundError, StoreError
-from modelstore.history import Action, AliasEvent, Journal, commit, current_journal, event, read_journal, read_view
+from modelstore.history import Action, AliasEvent, Journal, commit, current_journal, event, read_current_aliases
 from modelstore.layout import ALIAS_LOCK_FILE, existing_versions
 
 DEFAULT_ALIAS = "production"
@@ -42,8 +42,7 @@ def validate_alias(alias: str) -> str:
 
 def read_aliases(model_dir: Path) -> dict[str, int]:
     """The alias → version map of a model (empty if none was ever set); the journal's when there is one."""
-    journal = read_journal(model_dir)
-    return dict(journal.aliases) if journal is not None else read_view(model_dir)
+    return read_current_aliases(model_dir)
 
 
 def read_history(model_dir: Path) -> dict[str, list[int]]:

@@ -123,6 +123,17 @@ def read_view(model_dir: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in _read_json(model_dir / ALIASES_FILE).items()}
 
 
+def read_current_aliases(model_dir: Path) -> dict[str, int]:
+    """The alias map alone (what the service resolves with at every poll): the journal's, without validating
+    its events; ``aliases.json`` when there is no journal yet."""
+    path = model_dir / ALIAS_HISTORY_FILE
+    data = _read_json(path)
+    if isinstance(data.get("format"), int) and isinstance(data.get("aliases"), dict):
+        return {str(k): int(v) for k, v in data["aliases"].items()}
+    journal = read_journal(model_dir)
+    return dict(journal.aliases) if journal is not None else read_view(model_dir)
+
+
 def read_journal(model_dir: Path) -> Journal | None:
     """The journal (migrated from the old format if needed), or None when the model has none yet."""
     path = model_dir / ALIAS_HISTORY_FILE
