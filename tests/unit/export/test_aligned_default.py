@@ -150,6 +150,9 @@ def test_a_passing_gate_promotes_and_a_rerun_changes_nothing(
         "base_version": 1.0,
     }
     assert ModelStore(store).aliases(NAME) == {"production": 2}
+    # Released like every promotion: the base pinned as the initial production, then the aligned version gated.
+    moves = [(e.action, e.from_version, e.to_version, e.gate) for e in ModelStore(store).history(NAME)]
+    assert moves == [("initial", None, 1, "initial"), ("promote", 1, 2, "passed")]
     history = _history(store)
     again = publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate)
     assert again.promoted and ModelStore(store).versions(NAME) == [1, 2] and _history(store) == history
