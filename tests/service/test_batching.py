@@ -203,3 +203,24 @@ def test_cancelled_request_does_not_disturb_others(tiny_store: Path) -> None:
         await batcher.close()
 
     asyncio.run(scenario())
+
+
+def test_a_retired_batcher_still_serves_the_requests_that_hold_it(tiny_store: Path) -> None:
+    """A swap releases the old version (``close_soon``): its worker ends once idle, but a request that
+    resolved the version before the swap still gets its vectors (its worker restarts), not a 503."""
+    encoder = OnnxEncoder.from_store(tiny_store, "tiny", threads=1)
+
+    async def scenario() -> None:
+        batcher = Batcher(encoder, BatchPolicy(batch_size=4))
+        first, _ = await batcher.submit(["side one"])
+        batcher.close_soon()
+        await _until(lambda: not batcher.running)  # idle and retired: the worker ended
+        second, _ = await batcher.submit(["side two"])
+        np.testing.assert_allclose(second, encoder.encode(["side two"]), atol=1e-6, rtol=0)
+        await _until(lambda: not batcher.running)  # and ends again once idle
+        await batcher.close()
+        with pytest.raises(NotReadyError):  # shutdown, unlike retirement, refuses
+            await batcher.submit(["late"])
+        assert first.shape == (1, 32)
+
+    asyncio.run(scenario())

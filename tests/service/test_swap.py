@@ -1,10 +1,12 @@
 """New versions without downtime: the watcher and the reload route swap versions under a steady stream
-of requests with zero failures; a corrupt version is refused while the old one keeps serving; alias
-promotion and rollback are followed."""
+of requests with zero failures (embeddings; mining with inline and index sides, index searches and
+senses while versions flip back and forth); a corrupt version is refused while the old one keeps serving;
+alias promotion and rollback are followed."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +23,7 @@ from service.app import create_app
 from service.engine.onnx_encoder import OnnxEncoder
 from service.registry import LoadedModel
 from service.settings import Settings
+from tests.tiny_backpack import build_backpack_dir, publish_tiny_backpack
 from tests.tiny_models import build_model_dir, publish_tiny
 
 from .conftest import assert_error
@@ -241,5 +244,94 @@ def test_served_model_reports_its_provider(tiny_store: Path) -> None:
             no_gpu = Settings(store=tiny_store, threads=1, poll_interval_s=0, prefer_gpu=False)
         async with _serving(no_gpu) as (_, client):
             assert (await client.get("/v1/models")).json()["data"][0]["provider"] == "cpu"
+
+    asyncio.run(scenario())
+
+
+BACKPACK = "tiny-backpack"
+SRC = ["the cat sat on the mat", "dogs ran far away", "birds sang all day", "a long day at home"] * 8
+TGT = ["birds sang songs all day long", "the cat sat", "home and away", "the dogs ran"] * 8
+# Requests per stream kind (bounded), and version flips of both models.
+STREAM_LIMIT = 3000
+FLIPS = 10
+
+
+@pytest.fixture(scope="module")
+def flip_store(tiny_store: Path, v2_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny 1 and 2, and tiny-backpack 1 and 2 (random seeds 0 and 1)."""
+    store = tmp_path_factory.mktemp("flip") / "store"
+    shutil.copytree(tiny_store, store)
+    _drop_in(v2_folder, store)
+    for seed in (0, 1):
+        publish_tiny_backpack(build_backpack_dir(tmp_path_factory.mktemp("flip-backpack"), seed=seed), store, BACKPACK)
+    return store
+
+
+_CALLS: dict[str, tuple[str, dict[str, object]]] = {
+    "mine-inline": ("/v1/bitext/mine", {"src": {"texts": SRC}, "tgt": {"texts": TGT}, "model": "tiny"}),
+    "mine-index": ("/v1/bitext/mine", {"src": {"texts": TGT[:4]}, "tgt": {"index": "docs"}}),
+    "search": ("/v1/indexes/docs/search", {"query": TGT[:2], "k": 2}),
+    "senses": ("/v1/senses", {"model": BACKPACK, "input": "The cat sat on the mat.", "next_word": " dog"}),
+}
+
+
+async def _stream_kind(
+    client: httpx.AsyncClient, kind: str, stop: asyncio.Event, answers: list[tuple[str, int, str]]
+) -> None:
+    """Send one kind of request back to back until ``stop`` (bounded), recording kind, status and body."""
+    path, body = _CALLS[kind]
+    for _ in range(STREAM_LIMIT):
+        if stop.is_set():
+            return
+        response = await client.post(path, json=body)
+        answers.append((kind, response.status_code, response.text[:300]))
+
+
+def _grew(answers: list[tuple[str, int, str]], target: int) -> bool:
+    return len(answers) >= target
+
+
+async def _flip(app: FastAPI, store: ModelStore, version: int) -> None:
+    """Point production of both models at ``version`` and reload them (as ``xalign-store promote`` + reload)."""
+    for name in ("tiny", BACKPACK):
+        await asyncio.to_thread(store.promote, name, version)
+        outcome = await app.state.watcher.reload(name)
+        assert outcome.error is None and outcome.version == version, outcome
+
+
+def test_flipping_versions_fails_no_mining_search_or_senses_request(flip_store: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(flip_store, store)
+    models = ModelStore(store)
+    for name in ("tiny", BACKPACK):
+        models.promote(name, 1)
+    settings = Settings(store=store, threads=1, poll_interval_s=0, data_dir=tmp_path / "data")
+
+    async def scenario() -> None:
+        async with _serving(settings) as (app, client):
+            # Release retired versions at once (no grace): a request that resolved the old version just before
+            # a swap must still finish on it. This is the race of issue 12 section 4, on every flip.
+            app.state.indexes.release_grace_s = 0.0
+            # The index belongs to the backpack: no index keeps tiny's retired version, so it is released at
+            # once, while inline mining requests that resolved it are still embedding.
+            created = await client.post("/v1/indexes", json={"name": "docs", "model": BACKPACK})
+            assert created.status_code == 201, created.text
+            added = await client.post("/v1/indexes/docs/texts", json={"texts": SRC[:4] + TGT[:4]})
+            assert added.status_code == 200, added.text
+            stop, answers = asyncio.Event(), []
+            streams = [
+                asyncio.create_task(_stream_kind(client, kind, stop, answers))
+                for kind in ("mine-inline", "mine-inline", "mine-inline", "mine-index", "search", "senses")
+            ]
+            try:
+                for flip in range(FLIPS):
+                    await _flip(app, models, 2 if flip % 2 == 0 else 1)
+                    await _until(functools.partial(_grew, answers, len(answers) + 12))  # streams run between flips
+            finally:
+                stop.set()
+                await asyncio.gather(*streams)
+        failed = [a for a in answers if a[1] != 200]
+        assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}"
+        assert {kind for kind, _, _ in answers} == set(_CALLS)
 
     asyncio.run(scenario())
