@@ -90,6 +90,8 @@ def _collect_folder(folder: Path, fd: int, grace_s: float, report: GcReport) -> 
     except BlockingIOError:
         report.live.append(folder)
         return
+    except OSError:  # no flock on this filesystem: the grace period alone decides
+        pass
     if time.time() - os.fstat(fd).st_mtime < grace_s:
         report.young.append(folder)
         return
