@@ -24,6 +24,7 @@ from pathlib import Path
 from export.pipeline import Evaluation, ExportConfig, export_and_publish
 from modelstore import Manifest, ModelStore
 from modelstore.errors import ModelNotFoundError
+from modelstore.gc import collect_at_start
 from modelstore.manifest import DataFile
 from modelstore.refs import ModelRef
 from modelstore.release import GatePolicy, Release, pin_initial, release
@@ -78,6 +79,9 @@ def retrain(job: RetrainJob) -> RetrainResult:
     if result.checkpoint is None:
         raise RuntimeError(f"{recipe.output}: the run ended without a checkpoint")
     store = ModelStore(job.store)
+    # The writer collects: in compose the api mounts the store read-only, so a trainer killed mid-publish
+    # would leave its temp folder for good.
+    collect_at_start(job.store)
     serving = serving_version(store, job.name)
     if serving is not None:
         pin_initial(store, job.name, serving.version, job.actor)
