@@ -4,7 +4,8 @@ Swap protocol. The version a model's reference resolves to now (as configured, e
 alias, else the latest) is compared with the served one. A different version is loaded beside the old
 one on a worker thread (checksums verified, session built, smoke texts embedded and checked), then
 installed with one dict assignment on the event loop: requests that already hold the old version
-finish on it (its batcher keeps running until the version is released), new ones get the new one. A
+finish on it, even after it is released (a retired batcher still serves its holders, restarting its
+worker for them), new ones get the new one: a swap costs no request. A
 version that fails to load leaves the old one serving; the failure shows in ``GET /v1/models`` and in
 ``xalign_model_load_failures``, and the watcher does not retry that same version (versions are
 immutable) — the reload route does.
