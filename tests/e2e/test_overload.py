@@ -69,6 +69,7 @@ class Record:
 
 def _client(base_url: str, kind: str, seed: int, stop: threading.Event, record: Record) -> None:
     """Send one kind of request back to back until ``stop``, honouring Retry-After only by a short pause."""
+    body: dict[str, object]
     if kind == "mine":
         path, body = "/v1/bitext/mine", {"src": {"texts": _texts(seed, SIDE)}, "tgt": {"texts": _texts(seed + 1, SIDE)}}
     else:
@@ -107,7 +108,7 @@ def _poll_metrics(base_url: str, stop: threading.Event, record: Record) -> None:
             time.sleep(0.1)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentile(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]

@@ -318,7 +318,7 @@ def test_flipping_versions_fails_no_mining_search_or_senses_request(flip_store: 
             assert created.status_code == 201, created.text
             added = await client.post("/v1/indexes/docs/texts", json={"texts": SRC[:4] + TGT[:4]})
             assert added.status_code == 200, added.text
-            stop, answers = asyncio.Event(), []
+            stop, answers = asyncio.Event(), list[tuple[str, int, str]]()
             streams = [
                 asyncio.create_task(_stream_kind(client, kind, stop, answers))
                 for kind in ("mine-inline", "mine-inline", "mine-inline", "mine-index", "search", "senses")
