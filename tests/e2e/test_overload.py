@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import free_port, running, wait_ready
+from tests.word_texts import WORDS
 
 CLIENTS = 16
 LOAD_S = 20.0
@@ -28,28 +29,6 @@ MAX_QUEUE_TEXTS = 1024  # the default max_queue
 # A request that started just before its deadline still runs its own batches (and the client parses).
 MARGIN_S = 15.0
 CLIENT_TIMEOUT_S = 120.0
-WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "mat",
-    "while",
-    "dogs",
-    "ran",
-    "far",
-    "away",
-    "from",
-    "home",
-    "and",
-    "birds",
-    "sang",
-    "songs",
-    "all",
-    "day",
-    "long",
-]
 
 
 def _texts(seed: int, n: int) -> list[str]:

@@ -10,8 +10,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +23,14 @@ from fastapi import FastAPI
 from service.app import create_app
 from service.engine.admission import WorkSlots
 from service.engine.batcher import Batcher
-from service.engine.tokenization import Batch
 from service.errors import OverloadedError
 from service.settings import Settings
+from tests.service.serving import inference_gate, serving
 
 from .conftest import assert_error
 
 # 52 tokens in the tiny BERT's tokenizer (53 to 55 with a number appended).
 SENTENCE = "the cat sat on the mat while dogs ran far away from home"
-
-
-@asynccontextmanager
-async def _serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan run, and an async client on it."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
-            yield app, client
-
-
-def _gate(app: FastAPI) -> tuple[threading.Event, threading.Event]:
-    """Hold every inference until ``release`` is set; ``entered`` tells that one has started."""
-    encoder = app.state.registry.models["tiny"].encoder
-    entered, release = threading.Event(), threading.Event()
-    original: Callable[[Batch], Any] = encoder.run
-
-    def gated(batch: Batch) -> Any:
-        entered.set()
-        assert release.wait(60)
-        return original(batch)
-
-    encoder.run = gated
-    return entered, release
 
 
 def _batcher(app: FastAPI) -> Batcher:
@@ -78,7 +53,7 @@ async def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
 
 async def _hold_worker(app: FastAPI, client: httpx.AsyncClient) -> tuple[threading.Event, asyncio.Task[Any]]:
     """Start one request whose inference is held: everything sent after it stays queued until release."""
-    entered, release = _gate(app)
+    entered, release = inference_gate(app)
     first = asyncio.create_task(client.post("/v1/embeddings", json={"input": ["running"]}))
     assert await asyncio.to_thread(entered.wait, 20)
     return release, first
@@ -91,7 +66,7 @@ def test_concurrent_large_requests_cannot_overshoot_the_bounds(tiny_store: Path)
     )
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             release, first = await _hold_worker(app, client)
             peaks = {"texts": 0.0, "tokens": 0.0}
             done = asyncio.Event()
@@ -134,7 +109,7 @@ def test_mining_admits_both_inline_sides_or_neither(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1, max_queue=10)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             release, first = await _hold_worker(app, client)
             batcher = _batcher(app)
             queued = asyncio.create_task(client.post("/v1/embeddings", json={"input": ["a", "b", "c", "d"]}))
@@ -163,7 +138,7 @@ def test_per_request_token_maximum_answers_413(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1, max_tokens_per_request=110)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             ok = await client.post("/v1/embeddings", json={"input": [SENTENCE, SENTENCE]})  # 104 tokens
             assert ok.status_code == 200, ok.text
             too_many = await client.post("/v1/embeddings", json={"input": [SENTENCE] * 3})  # 156 tokens
@@ -181,7 +156,7 @@ def test_work_that_cannot_start_in_time_answers_503(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1, queue_timeout_s=0.5)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             release, first = await _hold_worker(app, client)
             late = asyncio.create_task(client.post("/v1/embeddings", json={"input": ["waits", "too", "long"]}))
             try:
@@ -243,7 +218,7 @@ def _wait(condition: Callable[[], bool], timeout: float = 30) -> bool:
 def test_a_client_that_disconnects_takes_its_queued_texts_with_it(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1, max_inputs_per_request=1024)
     with _real_server(settings) as (app, port):
-        entered, release = _gate(app)
+        entered, release = inference_gate(app)
         batcher = _batcher(app)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             url = f"http://127.0.0.1:{port}/v1/embeddings"

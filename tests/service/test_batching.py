@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,52 +14,20 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from service.app import create_app
 from service.engine.batcher import Batcher, BatchPolicy
 from service.engine.onnx_encoder import OnnxEncoder
 from service.engine.tokenization import Batch
 from service.errors import NotReadyError
 from service.settings import Settings
+from tests.service.serving import inference_gate, serving
+from tests.word_texts import WORDS
 
 from .conftest import assert_error
-
-WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "mat",
-    "while",
-    "dogs",
-    "ran",
-    "far",
-    "away",
-    "from",
-    "home",
-    "and",
-    "birds",
-    "sang",
-    "songs",
-    "all",
-    "day",
-    "long",
-]
 
 
 def _texts(rng: random.Random, n: int) -> list[str]:
     """Texts of 1 to 30 words: token lengths from 3 to the tiny model's 64-token limit."""
     return [" ".join(rng.choices(WORDS, k=rng.randint(1, 30))) for _ in range(n)]
-
-
-@asynccontextmanager
-async def _serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan run, and an async client on it (ASGITransport runs no lifespan itself)."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
-            yield app, client
 
 
 def _record_shapes(app: FastAPI) -> list[Batch]:
@@ -91,7 +57,7 @@ def test_concurrent_requests_equal_one_at_a_time(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1, batch_size=8, max_batch_tokens=256, max_wait_ms=20)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             # One text per request, one request at a time: every batch has one row, no padding.
             singles = {t: (await _embed(client, [t]))[0][0] for texts in requests for t in texts}
             batches = _record_shapes(app)
@@ -121,21 +87,6 @@ def _check_batches(batches: list[Batch], settings: Settings) -> None:
         assert batch.token_counts == sorted(batch.token_counts)
 
 
-def _gate(app: FastAPI) -> tuple[threading.Event, threading.Event]:
-    """Hold every inference until ``release`` is set; ``entered`` tells that one has started."""
-    encoder = app.state.registry.models["tiny"].encoder
-    entered, release = threading.Event(), threading.Event()
-    original: Callable[[Batch], Any] = encoder.run
-
-    def gated(batch: Batch) -> Any:
-        entered.set()
-        assert release.wait(30)
-        return original(batch)
-
-    encoder.run = gated
-    return entered, release
-
-
 async def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
     """Poll ``condition`` with a deadline (the request crosses threads before it reaches the queue)."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -148,8 +99,8 @@ def test_full_queue_answers_429_and_the_server_stays_healthy(tiny_store: Path) -
     settings = Settings(store=tiny_store, threads=1, batch_size=1, max_queue=4, max_wait_ms=0)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
-            entered, release = _gate(app)
+        async with serving(settings) as (app, client):
+            entered, release = inference_gate(app)
             batcher = app.state.registry.models["tiny"].batcher
             first = asyncio.create_task(_embed(client, ["running"]))
             await asyncio.to_thread(entered.wait, 10)

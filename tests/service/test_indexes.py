@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from modelstore.refs import ModelRef
@@ -20,6 +18,7 @@ from service.app import create_app
 from service.registry import ModelRegistry
 from service.search.index_service import IndexService
 from service.settings import Settings
+from tests.service.serving import serving
 from tests.tiny_models import build_model_dir, publish_tiny
 
 from .conftest import assert_error
@@ -123,15 +122,6 @@ def swap_settings(tiny_store: Path, tmp_path: Path) -> Iterator[Settings]:
     yield Settings(store=store, data_dir=tmp_path / "data", threads=1, batch_size=4, poll_interval_s=0)
 
 
-@asynccontextmanager
-async def _serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
-            yield app, client
-
-
 async def _wait_reembedded(client: httpx.AsyncClient, name: str, version: int) -> dict[str, object]:
     for _ in range(600):
         info = (await client.get(f"/v1/indexes/{name}")).json()
@@ -161,7 +151,7 @@ def test_swap_reembeds_in_the_background_without_losing_adds(swap_settings: Sett
 
 
 async def _swap_scenario(swap_settings: Settings, v2_store: Path) -> None:
-    async with _serving(swap_settings) as (app, client):
+    async with serving(swap_settings) as (app, client):
         registry: ModelRegistry = app.state.registry
         indexes: IndexService = app.state.indexes
         indexes.release_grace_s = 0
@@ -198,7 +188,7 @@ async def _swap_scenario(swap_settings: Settings, v2_store: Path) -> None:
         assert registry.get_version("tiny", 1) is None  # no index needs version 1 any more: released
 
     # A restart restores the re-embedded indexes as they are.
-    async with _serving(swap_settings) as (app, client):
+    async with serving(swap_settings) as (app, client):
         info = (await client.get("/v1/indexes/big")).json()
         assert (info["count"], info["model_version"], info["reembedding"]) == (200, 2, None)
 
@@ -210,13 +200,13 @@ def test_an_index_left_behind_by_a_restart_is_searched_with_its_version_then_ree
 
 
 async def _restart_scenario(swap_settings: Settings, v2_store: Path) -> None:
-    async with _serving(swap_settings) as (_, client):
+    async with serving(swap_settings) as (_, client):
         await client.post("/v1/indexes", json={"name": "old"})
         await _add_all(client, "old", TEXTS)
         before = (await client.post("/v1/indexes/old/search", json={"query": TEXTS, "k": 2})).json()
     # The store gains version 2 while the service is down: it starts serving 2, the index was built with 1.
     shutil.copytree(v2_store / "tiny" / "2", swap_settings.store / "tiny" / "2")
-    async with _serving(swap_settings) as (_, client):
+    async with serving(swap_settings) as (_, client):
         now = (await client.post("/v1/indexes/old/search", json={"query": TEXTS, "k": 2})).json()
         if now["model"] == "tiny:1":
             assert now == before  # still the old space, with the old version loaded for it

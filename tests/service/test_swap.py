@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,10 +18,10 @@ import pytest
 from fastapi import FastAPI
 
 from modelstore import ModelStore
-from service.app import create_app
 from service.engine.onnx_encoder import OnnxEncoder
 from service.registry import LoadedModel
 from service.settings import Settings
+from tests.service.serving import serving
 from tests.tiny_backpack import build_backpack_dir, publish_tiny_backpack
 from tests.tiny_models import build_model_dir, publish_tiny
 
@@ -62,16 +61,6 @@ def _drop_in(v2_folder: Path, store: Path, corrupt: bool = False) -> None:
         data[len(data) // 2] ^= 0xFF
         model.write_bytes(bytes(data))
     staging.rename(store / "tiny" / "2")
-
-
-@asynccontextmanager
-async def _serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan run, and an async client on it (ASGITransport runs no lifespan itself)."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
-            yield app, client
 
 
 def _swapped(app: FastAPI) -> asyncio.Queue[tuple[int, int]]:
@@ -129,7 +118,7 @@ def test_publish_during_stream_swaps_with_zero_failures(tiny_store: Path, v2_mod
     settings = Settings(store=store, threads=1, poll_interval_s=0.2)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             swaps = _swapped(app)
             stop, answers = asyncio.Event(), []
             streamer = asyncio.create_task(_stream(client, stop, answers))
@@ -163,7 +152,7 @@ def test_reload_route_needs_admin_and_swaps(tiny_store: Path, v2_folder: Path, t
     admin = {"Authorization": "Bearer admin"}
 
     async def scenario() -> None:
-        async with _serving(settings) as (_, client):
+        async with serving(settings) as (_, client):
             client.headers["Authorization"] = "Bearer reader"
             _drop_in(v2_folder, store)
             assert (await _probe(client))[0] == "tiny:1"  # polling is off: nothing changes by itself
@@ -187,7 +176,7 @@ def test_corrupt_version_is_refused_and_the_old_one_serves(tiny_store: Path, v2_
     settings = Settings(store=store, threads=1, poll_interval_s=0.2)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             before = await _probe(client)
             _drop_in(v2_folder, store, corrupt=True)
             registry = app.state.registry
@@ -218,7 +207,7 @@ def test_watcher_follows_promote_and_rollback(tiny_store: Path, v2_folder: Path,
     settings = Settings(store=store, threads=1, poll_interval_s=0.2)
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             swaps = _swapped(app)
             first = app.state.registry.models["tiny"]
             assert (await _probe(client))[0] == "tiny:1"
@@ -238,11 +227,11 @@ def test_served_model_reports_its_provider(tiny_store: Path) -> None:
     expected = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
 
     async def scenario() -> None:
-        async with _serving(Settings(store=tiny_store, threads=1, poll_interval_s=0)) as (_, client):
+        async with serving(Settings(store=tiny_store, threads=1, poll_interval_s=0)) as (_, client):
             card = (await client.get("/v1/models")).json()["data"][0]
             assert card["provider"] == expected
             no_gpu = Settings(store=tiny_store, threads=1, poll_interval_s=0, prefer_gpu=False)
-        async with _serving(no_gpu) as (_, client):
+        async with serving(no_gpu) as (_, client):
             assert (await client.get("/v1/models")).json()["data"][0]["provider"] == "cpu"
 
     asyncio.run(scenario())
@@ -308,7 +297,7 @@ def test_flipping_versions_fails_no_mining_search_or_senses_request(flip_store: 
     settings = Settings(store=store, threads=1, poll_interval_s=0, data_dir=tmp_path / "data")
 
     async def scenario() -> None:
-        async with _serving(settings) as (app, client):
+        async with serving(settings) as (app, client):
             # Release retired versions at once (no grace): a request that resolved the old version just before
             # a swap must still finish on it. This is the race of issue 12 section 4, on every flip.
             app.state.indexes.release_grace_s = 0.0
