@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from service.errors import OverloadedError
+from service.errors import OverloadedError, PayloadTooLargeError
 from service.registry import LoadedModel
 from service.search.faiss_index import FloatArray
 from service.search.index_store import Generation, StaleGenerationError, StoredIndex
@@ -44,12 +44,22 @@ class ReembedStatus:
 
 
 async def embed_retrying(model: LoadedModel, texts: list[str]) -> FloatArray:
-    """Embed ``texts`` (n,) → (n, dim), waiting and retrying while the model's queue is full."""
+    """Embed ``texts`` (n,) → (n, dim), waiting and retrying while the model's queue is full.
+
+    A chunk over the per-request token maximum (a deployment that lowered it below a chunk of long texts)
+    is embedded in halves rather than failing the whole re-embedding.
+    """
     delay = 0.05
     while True:
         try:
             vectors, _ = await model.embed(texts)
             return np.asarray(vectors, dtype=np.float32)
+        except PayloadTooLargeError:
+            if len(texts) < 2:
+                raise
+            half = len(texts) // 2
+            first, second = await embed_retrying(model, texts[:half]), await embed_retrying(model, texts[half:])
+            return np.concatenate([first, second])  # (n, dim)
         except OverloadedError:
             # Background work yields to client requests: back off rather than fail.
             await asyncio.sleep(delay)

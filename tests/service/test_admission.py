@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from service.app import create_app
 from service.engine.admission import WorkSlots
 from service.engine.batcher import Batcher
 from service.errors import OverloadedError
+from service.search.reembed import embed_retrying
 from service.settings import Settings
 from tests.service.serving import inference_gate, serving
 
@@ -148,6 +150,21 @@ def test_per_request_token_maximum_answers_413(tiny_store: Path) -> None:
             sides = {"src": {"texts": [SENTENCE, SENTENCE]}, "tgt": {"texts": [SENTENCE]}}
             assert_error(await client.post("/v1/bitext/mine", json=sides), 413, "payload_too_large")
             assert _batcher(app).embedded == 2
+
+    asyncio.run(scenario())
+
+
+def test_background_reembedding_splits_a_chunk_over_the_request_maximum(tiny_store: Path) -> None:
+    # 110 tokens per request: a chunk of five 52-token texts (260) must be embedded in parts, not fail.
+    settings = Settings(store=tiny_store, threads=1, max_tokens_per_request=110)
+    texts = [f"{SENTENCE} {i}" for i in range(5)]
+
+    async def scenario() -> None:
+        async with serving(settings) as (app, _):
+            model = app.state.registry.models["tiny"]
+            vectors = await embed_retrying(model, texts)  # (5, dim)
+            alone = np.concatenate([(await model.embed([t]))[0] for t in texts])
+            np.testing.assert_allclose(vectors, alone, atol=1e-5)
 
     asyncio.run(scenario())
 
