@@ -60,7 +60,7 @@ _Unicode = AfterValidator(valid_unicode)
 
 # A text to embed, tokenise or store; its length is a setting, checked by check_texts.
 Text = Annotated[str, _Unicode]
-# A model or index name as a field (the store's rules are checked where the name is used: 400 naming the rule).
+# A model or index name as a field (the store's rules are checked where the name is used: 422 naming the rule).
 Name = Annotated[str, Field(max_length=MAX_NAME_CHARS), _Unicode]
 # A model reference: NAME, NAME:VERSION or NAME@ALIAS.
 ModelRef = Annotated[str, Field(max_length=MAX_REF_CHARS, description="NAME, NAME:VERSION or NAME@ALIAS"), _Unicode]
