@@ -14,6 +14,7 @@ from service.limits import K, ModelRef, Name, Text, check_texts
 from service.openapi import EMBEDS, error_responses
 from service.routes.embeddings import Usage
 from service.search.bitext import SideSpec, mine_sides
+from service.search.index_service import check_index_name
 from service.search.margin import Margin, MiningConfig, Retrieval
 
 router = APIRouter(tags=["bitext"])
@@ -76,7 +77,7 @@ class MineResponse(BaseModel):
 def _spec(side: TextsSide | IndexSide, settings: SettingsDep, param: str) -> SideSpec:
     if isinstance(side, TextsSide):
         return SideSpec(texts=check_texts(side.texts, settings, f"{param}.texts"))
-    return SideSpec(index=side.index)
+    return SideSpec(index=check_index_name(side.index, f"{param}.index"))
 
 
 @router.post("/v1/bitext/mine", responses=error_responses(*EMBEDS, ConflictError))

@@ -159,3 +159,11 @@ def test_errors(client: TestClient, tgt_index: str) -> None:
         "/v1/bitext/mine", json={"src": {"index": "other-space"}, "tgt": {"texts": TGT}, "model": "other"}
     )
     assert other.status_code == 200 and other.json()["model"] == "other:1" and other.json()["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize("side", ["src", "tgt"])
+def test_a_bad_index_name_names_its_side(client: TestClient, side: str) -> None:
+    other = "tgt" if side == "src" else "src"
+    body = {side: {"index": "../escape"}, other: {"texts": ["a"]}}
+    message = assert_error(client.post("/v1/bitext/mine", json=body), 422, "validation_error", f"{side}.index")
+    assert "rule" in message
