@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(
         default=30.0, ge=0, description="work that cannot start within this many seconds answers 503 (0: no limit)"
     )
+    max_queue_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="429 while the queued work would take longer than this at the measured throughput (0: no limit)",
+    )
     max_concurrent_senses: int = Field(default=4, ge=1, description="senses requests computed at once (429 above)")
     max_body_bytes: int = Field(default=8 << 20, ge=1, description="largest request body in bytes (413 above)")
     keep_alive_timeout_s: float = Field(

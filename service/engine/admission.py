@@ -54,6 +54,9 @@ class Bounds:
     max_tokens: int = 65_536
     max_texts: int = 1024
     max_request_tokens: int = 65_536
+    # Most seconds of queued work (queued tokens / measured throughput) a newcomer may be put behind; 0: off.
+    # A token bound alone is hardware-blind: 65k tokens are a second on a GPU and ~40 s on two CPU cores.
+    max_wait_s: float = 2.0
 
     @property
     def request_tokens(self) -> int:
@@ -73,22 +76,24 @@ class Admission:
         self._metrics = metrics
 
     def precheck(self, texts: int) -> None:
-        """Refuse at once, before tokenising, when the queue has no room for even one token."""
-        if self.tokens >= self.bounds.max_tokens:
+        """Refuse at once, before tokenising, when the queue has no room for even one token or no time left."""
+        if self.tokens >= self.bounds.max_tokens or self._backlog_too_long():
             self._refuse(texts)
 
     def reserve(self, texts: int, tokens: int) -> None:
         """Reserve a whole request, or raise: 413 over the per-request maximum, 429 when it does not fit.
 
         The token bound is strict (a request never exceeds it on its own); the text bound lets an empty
-        queue take any request, as before.
+        queue take any request, as before. The time bound looks at the work already queued, not at the
+        newcomer's own: a large request (mining) is taken whenever the backlog is short, and those behind
+        it are then refused promptly rather than queued for tens of seconds.
         """
         if tokens > self.bounds.request_tokens:
             raise PayloadTooLargeError(
                 f"the request has {tokens} tokens; at most {self.bounds.request_tokens} per request", None
             )
         over_texts = self.texts > 0 and self.texts + texts > self.bounds.max_texts
-        if self.tokens + tokens > self.bounds.max_tokens or over_texts:
+        if self.tokens + tokens > self.bounds.max_tokens or over_texts or self._backlog_too_long():
             self._refuse(texts)
         self._add(texts, tokens)
 
@@ -96,12 +101,17 @@ class Admission:
         """Give back what texts leaving the queue had reserved (taken for inference, cancelled or expired)."""
         self._add(-texts, -tokens)
 
+    def backlog_s(self) -> float:
+        """Seconds the queued tokens take at the measured rate (0 until a batch has been measured)."""
+        rate = self.throughput.tokens_per_s
+        return self.tokens / rate if rate > 0 else 0.0
+
+    def _backlog_too_long(self) -> bool:
+        return self.bounds.max_wait_s > 0 and self.backlog_s() > self.bounds.max_wait_s
+
     def retry_after(self) -> int:
         """Seconds until the queued tokens should have drained at the measured rate (1 to 60)."""
-        rate = self.throughput.tokens_per_s
-        if rate <= 0:
-            return 1
-        return max(1, min(_MAX_RETRY_AFTER_S, math.ceil(self.tokens / rate)))
+        return max(1, min(_MAX_RETRY_AFTER_S, math.ceil(self.backlog_s())))
 
     def _add(self, texts: int, tokens: int) -> None:
         self.texts += texts

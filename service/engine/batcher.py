@@ -56,6 +56,7 @@ class BatchPolicy:
     max_queue_tokens: int = 65_536
     max_request_tokens: int = 65_536
     queue_timeout_s: float = 30.0  # 0: no deadline
+    max_queue_wait_s: float = 2.0  # 0: no bound on the estimated wait
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchPolicy:
@@ -68,12 +69,13 @@ class BatchPolicy:
             settings.max_queue_tokens,
             settings.max_tokens_per_request,
             settings.queue_timeout_s,
+            settings.max_queue_wait_s,
         )
 
     @property
     def bounds(self) -> Bounds:
         """What admission reserves against."""
-        return Bounds(self.max_queue_tokens, self.max_queue, self.max_request_tokens)
+        return Bounds(self.max_queue_tokens, self.max_queue, self.max_request_tokens, self.max_queue_wait_s)
 
 
 @dataclass(eq=False)
