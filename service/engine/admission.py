@@ -55,7 +55,7 @@ class Bounds:
     max_texts: int = 1024
     max_request_tokens: int = 65_536
     # Most seconds of queued work (queued tokens / measured throughput) a newcomer may be put behind; 0: off.
-    # A token bound alone is hardware-blind: 65k tokens are a second on a GPU and ~40 s on two CPU cores.
+    # A token bound alone is hardware-blind: 65k tokens are well under a second on a GPU, ~10 s on two CPU cores.
     max_wait_s: float = 2.0
 
     @property
