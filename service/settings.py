@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="work that cannot start within this many seconds answers 503 (0: no limit)"
     )
     max_queue_wait_s: float = Field(
-        default=5.0,
+        default=2.0,
         ge=0,
         description="429 while the queued work would take longer than this at the measured throughput (0: no limit)",
     )

@@ -56,9 +56,7 @@ class Bounds:
     max_request_tokens: int = 65_536
     # Most seconds of queued work (queued tokens / measured throughput) a newcomer may be put behind; 0: off.
     # A token bound alone is hardware-blind: 65k tokens are well under a second on a GPU, ~10 s on two CPU cores.
-    # 5 s: one 512-text request (~3 s on two cores) does not turn away a one-text request queued behind it,
-    # and no admitted request waits behind more than ~5 s of work (the real-model benchmark, overload.md).
-    max_wait_s: float = 5.0
+    max_wait_s: float = 2.0
 
     @property
     def request_tokens(self) -> int:

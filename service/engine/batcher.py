@@ -56,7 +56,7 @@ class BatchPolicy:
     max_queue_tokens: int = 65_536
     max_request_tokens: int = 65_536
     queue_timeout_s: float = 30.0  # 0: no deadline
-    max_queue_wait_s: float = 5.0  # 0: no bound on the estimated wait
+    max_queue_wait_s: float = 2.0  # 0: no bound on the estimated wait
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchPolicy:
