@@ -56,6 +56,8 @@ class Bounds:
     max_request_tokens: int = 65_536
     # Most seconds of queued work (queued tokens / measured throughput) a newcomer may be put behind; 0: off.
     # A token bound alone is hardware-blind: 65k tokens are well under a second on a GPU, ~10 s on two CPU cores.
+    # 2 s, not more: the estimate counts inference time only, and under contention (request handling, clients on
+    # the same cores) real waits ran 2-3x over it: 5 s gave mining p50 17 s, 2 s gave 9 s (benchmarks overload.md).
     max_wait_s: float = 2.0
 
     @property
