@@ -19,7 +19,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 COPY deploy/constraints.txt deploy/constraints.txt
 COPY pyproject.toml README.md Makefile ./
+COPY __init__.py ./
 COPY modelstore modelstore
+COPY runtime runtime
 COPY service service
 COPY training training
 COPY export export

@@ -33,7 +33,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy resolves modules by path: build/typecheck/xalign links back to the checkout (pyproject.toml, [tool.mypy]).
 typecheck: $(STAMP)
+	@mkdir -p build/typecheck && ln -sfn ../.. build/typecheck/xalign
 	$(BIN)/mypy
 
 unit: $(STAMP) prometheus

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.protocol import DEFAULT_DATA, THREADS, median_rate, protocol_texts, record
-from service.engine.onnx_encoder import OnnxEncoder
+from xalign.runtime.onnx_encoder import OnnxEncoder
 
 
 def measure(store: Path, model: str, variant: str, texts: list[str], batch_size: int = 32) -> float:

@@ -23,7 +23,7 @@ import httpx
 
 from benchmarks.http_service import serve
 from benchmarks.protocol import DEFAULT_DATA, record
-from training.evaluate.tatoeba import DEFAULT_LANGS, read_tatoeba
+from xalign.training.evaluate.tatoeba import DEFAULT_LANGS, read_tatoeba
 
 MARGINS = ("absolute", "ratio")
 

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from benchmarks.protocol import DEFAULT_DATA, THREADS, median_rate, protocol_texts, record
-from service.engine.onnx_encoder import OnnxEncoder
+from xalign.runtime.onnx_encoder import OnnxEncoder
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
 from benchmarks.protocol import DEFAULT_DATA, THREADS, median_rate, protocol_texts
-from export.quantize import quantize_int8, weight_matmuls
-from service.engine.onnx_encoder import OnnxEncoder
-from service.engine.tokenization import TextTokenizer
-from training.evaluate.report import tatoeba_evaluation
-from training.evaluate.tatoeba import evaluate_tatoeba
+from xalign.export.quantize import quantize_int8, weight_matmuls
+from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.runtime.tokenization import TextTokenizer
+from xalign.training.evaluate.report import tatoeba_evaluation
+from xalign.training.evaluate.tatoeba import evaluate_tatoeba
 
 ALL_LANGS = ["deu", "fra", "ces", "spa", "rus"]
 Builder = Callable[[Path, Path], None]

@@ -19,14 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from export.evaluation import bucc_task_name
-from export.pipeline import Evaluate, Evaluation, ExportConfig, Review, export_and_publish
-from modelstore import Manifest, ModelStore
-from modelstore.integrity import sha256_file
-from modelstore.manifest import DataFile
-from modelstore.release import GatePolicy, compare, pin_initial, release
-from training.data.licences import data_licences
-from training.delta import DELTA_FILE, DELTA_MANIFEST, WEIGHTS, DeltaManifest, apply_delta, read_delta
+from xalign.export.evaluation import bucc_task_name
+from xalign.export.pipeline import Evaluate, Evaluation, ExportConfig, Review, export_and_publish
+from xalign.modelstore import Manifest, ModelStore
+from xalign.modelstore.integrity import sha256_file
+from xalign.modelstore.manifest import DataFile
+from xalign.modelstore.release import GatePolicy, compare, pin_initial, release
+from xalign.training.data.licences import data_licences
+from xalign.training.delta import DELTA_FILE, DELTA_MANIFEST, WEIGHTS, DeltaManifest, apply_delta, read_delta
 
 log = logging.getLogger(__name__)
 

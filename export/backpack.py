@@ -34,7 +34,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -43,8 +42,8 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from export.dual_encoder import DEFAULT_OPSET, INPUT_NAMES, MIN_OPSET, check_interface, pool
-from export.parity import (
+from xalign.export.dual_encoder import DEFAULT_OPSET, INPUT_NAMES, MIN_OPSET, check_interface, pool
+from xalign.export.parity import (
     BATCH_TOLERANCE,
     FP32_MIN_COSINE,
     Batch,
@@ -58,22 +57,26 @@ from export.parity import (
     load_tokenizer,
     open_session,
 )
-from export.pipeline import folder_hashes, parity_texts_hash, write_service_tokenizer
-from modelstore import Manifest, ModelSpec, ModelStore, OnnxInfo, ParityReport, SourceInfo
-from modelstore.manifest import DataFile
-from modelstore.names import validate_name
-from training.models.backpack import TOKENIZER_FILE, Backpack, load_backpack
+from xalign.export.pipeline import folder_hashes, parity_texts_hash, write_service_tokenizer
+from xalign.modelstore import Manifest, ModelSpec, ModelStore, OnnxInfo, ParityReport, SourceInfo
+from xalign.modelstore.artifacts import (
+    BACKPACK_OUTPUTS,
+    ONNX_FILE,
+    OUTPUT_RANKS,
+    SENSES_FILE,
+    SenseTable,
+    write_senses,
+)
+from xalign.modelstore.manifest import DataFile
+from xalign.modelstore.names import validate_name
+from xalign.training.models.backpack import TOKENIZER_FILE, Backpack, load_backpack
 
 log = logging.getLogger(__name__)
 
 # Bump when a change here changes what gets published for the same inputs.
 EXPORT_CODE_VERSION = "1"
 FAMILY = "backpack"
-ONNX_FILE = "model.onnx"
-SENSES_FILE = "senses.npz"
-OUTPUT_NAMES: tuple[str, str, str, str] = ("sentence_embedding", "contextual", "senses", "alpha")
-# Rank of each output: (batch, d), (batch, seq, d), (batch, seq, k, d), (batch, k, seq, seq).
-OUTPUT_RANKS: dict[str, int] = {"sentence_embedding": 2, "contextual": 3, "senses": 4, "alpha": 4}
+OUTPUT_NAMES = BACKPACK_OUTPUTS
 DEFAULT_N_TOP = 10
 # Largest (tokens, k, vocab) score block held at once while building senses.npz (float32: 64 MB).
 SENSE_CHUNK_ELEMENTS = 1 << 24
@@ -265,20 +268,9 @@ def require_backpack_parity(
 # --- senses.npz ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SensesTable:
-    """The contents of ``senses.npz`` (shapes in the module docstring)."""
-
-    top_ids: np.ndarray[Any, np.dtype[np.int32]]
-    top_scores: FloatArray
-    output_embedding: FloatArray
-    n_senses: int
-    n_top: int
-
-
 def build_senses_table(
     model: Backpack, n_top: int = DEFAULT_N_TOP, chunk_elements: int = SENSE_CHUNK_ELEMENTS
-) -> SensesTable:
+) -> SenseTable:
     """Top words of every (token, sense): C(t)[l] . E_w, a chunk of tokens at a time."""
     vocab, k = model.config.vocab_size, model.config.n_senses
     if not 1 <= n_top <= vocab:
@@ -294,39 +286,11 @@ def build_senses_table(
             ids_parts.append(top.indices)
             score_parts.append(top.values)
         output_embedding = embedding.numpy().astype(np.float32)
-    return SensesTable(
+    return SenseTable(
         top_ids=torch.cat(ids_parts).numpy().astype(np.int32),
         top_scores=torch.cat(score_parts).numpy().astype(np.float32),
         output_embedding=output_embedding,
-        n_senses=k,
-        n_top=n_top,
     )
-
-
-def save_senses(table: SensesTable, path: Path) -> Path:
-    """Write ``senses.npz`` (uncompressed, so the service can read it quickly)."""
-    with Path(path).open("wb") as handle:
-        np.savez(
-            handle,
-            top_ids=table.top_ids,
-            top_scores=table.top_scores,
-            output_embedding=table.output_embedding,
-            n_senses=np.int64(table.n_senses),
-            n_top=np.int64(table.n_top),
-        )
-    return Path(path)
-
-
-def load_senses(path: Path) -> SensesTable:
-    """Read a ``senses.npz`` written by ``save_senses``."""
-    with np.load(Path(path)) as data:
-        return SensesTable(
-            top_ids=data["top_ids"],
-            top_scores=data["top_scores"],
-            output_embedding=data["output_embedding"],
-            n_senses=int(data["n_senses"]),
-            n_top=int(data["n_top"]),
-        )
 
 
 # --- publishing ----------------------------------------------------------------------------------------------
@@ -425,7 +389,7 @@ def _stage(config: BackpackExportConfig, graph: BackpackGraph, max_len: int, sta
     return {
         ONNX_FILE: export_backpack(graph, staging / ONNX_FILE, opset=config.opset),
         TOKENIZER_FILE: write_service_tokenizer(source_tokenizer, staging / TOKENIZER_FILE, max_len),
-        SENSES_FILE: save_senses(build_senses_table(graph.model, config.n_top), staging / SENSES_FILE),
+        SENSES_FILE: write_senses(build_senses_table(graph.model, config.n_top), staging / SENSES_FILE),
     }
 
 

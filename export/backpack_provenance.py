@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from export.backpack import BackpackExportConfig
-from modelstore.manifest import DataFile
-from training.backpack_training.manifest import MANIFEST_FILE, read_manifest
-from training.data.licences import data_licences
+from xalign.export.backpack import BackpackExportConfig
+from xalign.modelstore.manifest import DataFile
+from xalign.training.backpack_training.manifest import MANIFEST_FILE, read_manifest
+from xalign.training.data.licences import data_licences
 
 BASE_MODEL = "Backpack LM trained from scratch (xalign, training/recipes/backpack)"
 

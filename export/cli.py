@@ -18,22 +18,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from export.aligned import DefaultResult, gate_summary, publish_default
-from export.backpack import BackpackExportConfig, export_and_publish_backpack
-from export.backpack_provenance import backpack_config
-from export.default_model import DEFAULT_NAME, default_config
-from export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
-from export.parity import ParityError
-from export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
-from export.retrain import RetrainJob, RetrainResult, retrain
-from modelstore import Manifest, StoreError
-from modelstore.cli import add_release_options, policy_from_args, print_release
-from modelstore.integrity import sha256_file
-from modelstore.manifest import DataFile
-from training.delta import read_delta
-from training.recipes.loader import Overrides
+from xalign.export.aligned import DefaultResult, gate_summary, publish_default
+from xalign.export.backpack import BackpackExportConfig, export_and_publish_backpack
+from xalign.export.backpack_provenance import backpack_config
+from xalign.export.default_model import DEFAULT_NAME, default_config
+from xalign.export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
+from xalign.export.parity import ParityError
+from xalign.export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
+from xalign.export.retrain import RetrainJob, RetrainResult, retrain
+from xalign.modelstore import Manifest, StoreError
+from xalign.modelstore.cli import add_release_options, policy_from_args, print_release
+from xalign.modelstore.integrity import sha256_file
+from xalign.modelstore.manifest import DataFile
+from xalign.training.delta import read_delta
+from xalign.training.recipes.loader import Overrides
 
-log = logging.getLogger("export.cli")
+log = logging.getLogger(__name__)
 
 # The SENSIA-adapted Backpack that `make model` publishes beside the dual encoder (issue 6).
 BACKPACK_NAME = "xalign-backpack-sensia"

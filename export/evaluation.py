@@ -11,11 +11,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from service.engine.onnx_encoder import OnnxEncoder
-from service.engine.tokenization import TextTokenizer
-from training.evaluate.bucc import BuccCorpus, bucc_files, evaluate_bucc
-from training.evaluate.report import bucc_evaluation, tatoeba_evaluation
-from training.evaluate.tatoeba import evaluate_tatoeba, tatoeba_files
+from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.runtime.tokenization import TextTokenizer
+from xalign.training.evaluate.bucc import BuccCorpus, bucc_files, evaluate_bucc
+from xalign.training.evaluate.report import bucc_evaluation, tatoeba_evaluation
+from xalign.training.evaluate.tatoeba import evaluate_tatoeba, tatoeba_files
 
 log = logging.getLogger(__name__)
 

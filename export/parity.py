@@ -21,8 +21,8 @@ import onnxruntime as ort
 import torch
 from tokenizers import Tokenizer
 
-from export.dual_encoder import INPUT_NAMES, DualEncoder
-from modelstore import ParityReport
+from xalign.export.dual_encoder import INPUT_NAMES, DualEncoder
+from xalign.modelstore import ParityReport
 
 log = logging.getLogger(__name__)
 

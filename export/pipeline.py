@@ -28,7 +28,7 @@ import torch
 import transformers
 from tokenizers import Tokenizer
 
-from export.dual_encoder import (
+from xalign.export.dual_encoder import (
     DEFAULT_OPSET,
     INPUT_NAMES,
     MIN_OPSET,
@@ -39,15 +39,15 @@ from export.dual_encoder import (
     export_dual_encoder,
     load_dual_encoder,
 )
-from export.evaluation import bucc_inputs, evaluate_variants, tatoeba_inputs
-from export.fp16 import convert_fp16
-from export.parity import ParityResult, check_parity, load_parity_texts, load_tokenizer, require_parity
-from export.quantize import quantize_int8
-from modelstore import Manifest, ModelSpec, ModelStore, OnnxInfo, SourceInfo
-from modelstore.integrity import sha256_file
-from modelstore.manifest import DataFile
-from modelstore.names import validate_name
-from training.evaluate.bucc import BuccCorpus, cap_bucc, read_bucc
+from xalign.export.evaluation import bucc_inputs, evaluate_variants, tatoeba_inputs
+from xalign.export.fp16 import convert_fp16
+from xalign.export.parity import ParityResult, check_parity, load_parity_texts, load_tokenizer, require_parity
+from xalign.export.quantize import quantize_int8
+from xalign.modelstore import Manifest, ModelSpec, ModelStore, OnnxInfo, SourceInfo
+from xalign.modelstore.integrity import sha256_file
+from xalign.modelstore.manifest import DataFile
+from xalign.modelstore.names import validate_name
+from xalign.training.evaluate.bucc import BuccCorpus, cap_bucc, read_bucc
 
 log = logging.getLogger(__name__)
 

@@ -21,17 +21,17 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from export.pipeline import Evaluation, ExportConfig, export_and_publish
-from modelstore import Manifest, ModelStore
-from modelstore.errors import ModelNotFoundError
-from modelstore.gc import collect_at_start
-from modelstore.manifest import DataFile
-from modelstore.refs import ModelRef
-from modelstore.release import GatePolicy, Release, pin_initial, release
-from training.data.licences import data_licences
-from training.recipes.loader import Overrides, load_recipe
-from training.recipes.recipe import Recipe
-from training.trainer.checkpoint import CheckpointManifest, read_manifest
+from xalign.export.pipeline import Evaluation, ExportConfig, export_and_publish
+from xalign.modelstore import Manifest, ModelStore
+from xalign.modelstore.errors import ModelNotFoundError
+from xalign.modelstore.gc import collect_at_start
+from xalign.modelstore.manifest import DataFile
+from xalign.modelstore.refs import ModelRef
+from xalign.modelstore.release import GatePolicy, Release, pin_initial, release
+from xalign.training.data.licences import data_licences
+from xalign.training.recipes.loader import Overrides, load_recipe
+from xalign.training.recipes.recipe import Recipe
+from xalign.training.trainer.checkpoint import CheckpointManifest, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RetrainResult:
 
 def retrain(job: RetrainJob) -> RetrainResult:
     """Train (resuming), export, publish and, with ``promote``, release; see the module docstring."""
-    from training.trainer.loop import train  # noqa: PLC0415 - torch and the trainer load only for this command
+    from xalign.training.trainer.loop import train  # noqa: PLC0415 - torch and the trainer load only for this command
 
     recipe = load_recipe(job.recipe, job.overrides)
     result = train(recipe, resume=True, progress=job.progress, recipe_file=job.recipe.name)

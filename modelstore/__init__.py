@@ -9,7 +9,7 @@ the service all depend on it, never the other way round.
 
 from __future__ import annotations
 
-from modelstore.errors import (
+from xalign.modelstore.errors import (
     CorruptFileError,
     InvalidNameError,
     ManifestError,
@@ -19,7 +19,7 @@ from modelstore.errors import (
     SchemaVersionError,
     StoreError,
 )
-from modelstore.manifest import (
+from xalign.modelstore.manifest import (
     SCHEMA_VERSION,
     FileEntry,
     Manifest,
@@ -28,8 +28,8 @@ from modelstore.manifest import (
     ParityReport,
     SourceInfo,
 )
-from modelstore.publish import publish
-from modelstore.store import ModelStore, ModelVersion
+from xalign.modelstore.publish import publish
+from xalign.modelstore.store import ModelStore, ModelVersion
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from modelstore.errors import InvalidNameError, ReferenceNotFoundError, StoreError
-from modelstore.history import Action, AliasEvent, Journal, commit, current_journal, event, read_current_aliases
-from modelstore.layout import ALIAS_LOCK_FILE, existing_versions
+from xalign.modelstore.errors import InvalidNameError, ReferenceNotFoundError, StoreError
+from xalign.modelstore.history import Action, AliasEvent, Journal, commit, current_journal, event, read_current_aliases
+from xalign.modelstore.layout import ALIAS_LOCK_FILE, existing_versions
 
 DEFAULT_ALIAS = "production"
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")

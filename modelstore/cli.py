@@ -8,14 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelstore.aliases import DEFAULT_ALIAS
-from modelstore.errors import StoreError
-from modelstore.gc import DEFAULT_GRACE_S, collect
-from modelstore.history import disagreements
-from modelstore.refs import parse_ref
-from modelstore.release import GatePolicy, Release, release, rollback
-from modelstore.seed import seed_store
-from modelstore.store import ModelStore
+from xalign.modelstore.aliases import DEFAULT_ALIAS
+from xalign.modelstore.errors import StoreError
+from xalign.modelstore.gc import DEFAULT_GRACE_S, collect
+from xalign.modelstore.history import disagreements
+from xalign.modelstore.refs import parse_ref
+from xalign.modelstore.release import GatePolicy, Release, release, rollback
+from xalign.modelstore.seed import seed_store
+from xalign.modelstore.store import ModelStore
 
 # promote's exit status when the candidate fails the gate (or cannot be compared) and is not promoted.
 EXIT_REFUSED = 1

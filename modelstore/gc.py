@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from modelstore.aliases import locked
-from modelstore.history import commit, current_journal, disagreements, read_journal
-from modelstore.layout import ALIAS_HISTORY_FILE, ALIASES_FILE, TMP_PREFIX, model_names
+from xalign.modelstore.aliases import locked
+from xalign.modelstore.history import commit, current_journal, disagreements, read_journal
+from xalign.modelstore.layout import ALIAS_HISTORY_FILE, ALIASES_FILE, TMP_PREFIX, model_names
 
 log = logging.getLogger(__name__)
 

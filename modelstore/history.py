@@ -21,9 +21,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelstore.errors import ManifestError
-from modelstore.integrity import write_atomic
-from modelstore.layout import ALIAS_HISTORY_FILE, ALIASES_FILE
+from xalign.modelstore.errors import ManifestError
+from xalign.modelstore.integrity import write_atomic
+from xalign.modelstore.layout import ALIAS_HISTORY_FILE, ALIASES_FILE
 
 JOURNAL_FORMAT: Final = 2
 MAX_STACK: Final = 50  # rollback targets kept per alias

@@ -6,8 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from modelstore.errors import CorruptFileError
-from modelstore.manifest import FileEntry
+from xalign.modelstore.errors import CorruptFileError
+from xalign.modelstore.manifest import FileEntry
 
 _CHUNK = 1 << 20
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelstore.errors import ManifestError, SchemaVersionError
+from xalign.modelstore.errors import ManifestError, SchemaVersionError
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from modelstore.errors import InvalidNameError
+from xalign.modelstore.errors import InvalidNameError
 
 MAX_NAME_LENGTH = 128
 

@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from modelstore.errors import PublishError
-from modelstore.integrity import file_entry, fsync_dir, fsync_file, verify_files, write_atomic
-from modelstore.layout import TMP_PREFIX, existing_versions
-from modelstore.manifest import MANIFEST_FILE, FileEntry, Manifest, ModelSpec, build_manifest
-from modelstore.names import validate_name
+from xalign.modelstore.errors import PublishError
+from xalign.modelstore.integrity import file_entry, fsync_dir, fsync_file, verify_files, write_atomic
+from xalign.modelstore.layout import TMP_PREFIX, existing_versions
+from xalign.modelstore.manifest import MANIFEST_FILE, FileEntry, Manifest, ModelSpec, build_manifest
+from xalign.modelstore.names import validate_name
 
 # Called after each file lands in the temporary folder (tests use it to kill a publisher mid-write).
 ProgressHook = Callable[[str], None]

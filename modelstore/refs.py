@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelstore.errors import InvalidNameError
-from modelstore.names import validate_name
+from xalign.modelstore.errors import InvalidNameError
+from xalign.modelstore.names import validate_name
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from modelstore.aliases import DEFAULT_ALIAS, rollback_alias, set_alias
-from modelstore.manifest import Manifest
-from modelstore.refs import ModelRef
-from modelstore.store import ModelStore
+from xalign.modelstore.aliases import DEFAULT_ALIAS, rollback_alias, set_alias
+from xalign.modelstore.manifest import Manifest
+from xalign.modelstore.refs import ModelRef
+from xalign.modelstore.store import ModelStore
 
 Evaluation = dict[str, dict[str, float]]
 SKIPPED_PREFIXES: Final = ("checkpoint-",)

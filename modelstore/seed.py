@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelstore.aliases import read_aliases, set_alias
-from modelstore.manifest import Manifest, ModelSpec
-from modelstore.refs import ModelRef
-from modelstore.store import ModelStore
+from xalign.modelstore.aliases import read_aliases, set_alias
+from xalign.modelstore.manifest import Manifest, ModelSpec
+from xalign.modelstore.refs import ModelRef
+from xalign.modelstore.store import ModelStore
 
 
 @dataclass

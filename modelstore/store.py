@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelstore import aliases as alias_ops
-from modelstore.errors import ModelNotFoundError, ReferenceNotFoundError
-from modelstore.history import AliasEvent
-from modelstore.integrity import verify_files
-from modelstore.layout import existing_versions, model_names
-from modelstore.manifest import Manifest, ModelSpec, read_manifest
-from modelstore.names import validate_name
-from modelstore.publish import ProgressHook, publish
-from modelstore.refs import ModelRef
+from xalign.modelstore import aliases as alias_ops
+from xalign.modelstore.errors import ModelNotFoundError, ReferenceNotFoundError
+from xalign.modelstore.history import AliasEvent
+from xalign.modelstore.integrity import verify_files
+from xalign.modelstore.layout import existing_versions, model_names
+from xalign.modelstore.manifest import Manifest, ModelSpec, read_manifest
+from xalign.modelstore.names import validate_name
+from xalign.modelstore.publish import ProgressHook, publish
+from xalign.modelstore.refs import ModelRef
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from modelstore.gc import collect_at_start
-from service.auth import authorize, log_key_configuration
-from service.errors import install_error_handlers
-from service.lifecycle import ModelWatcher
-from service.metrics import Metrics
-from service.middleware import install_middleware
-from service.openapi import document_errors
-from service.registry import ModelRegistry
-from service.routes import bitext, embeddings, health, indexes, models, senses
-from service.routes import metrics as metrics_route
-from service.search.index_service import IndexService
-from service.settings import Settings
+from xalign.modelstore.gc import collect_at_start
+from xalign.service.auth import authorize, log_key_configuration
+from xalign.service.errors import install_error_handlers
+from xalign.service.lifecycle import ModelWatcher
+from xalign.service.metrics import Metrics
+from xalign.service.middleware import install_middleware
+from xalign.service.openapi import document_errors
+from xalign.service.registry import ModelRegistry
+from xalign.service.routes import bitext, embeddings, health, indexes, models, senses
+from xalign.service.routes import metrics as metrics_route
+from xalign.service.search.index_service import IndexService
+from xalign.service.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:

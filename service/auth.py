@@ -14,10 +14,10 @@ import logging
 
 from fastapi import Request
 
-from service.dependencies import SettingsDep
-from service.errors import AuthenticationError, PermissionDeniedError
-from service.scopes import Scope, scope_of
-from service.settings import Settings, env_name
+from xalign.service.dependencies import SettingsDep
+from xalign.service.errors import AuthenticationError, PermissionDeniedError
+from xalign.service.scopes import Scope, scope_of
+from xalign.service.settings import Settings, env_name
 
 log = logging.getLogger("xalign.service")
 

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from service.connection_timeouts import ConnectionTimeouts, protocol_with
-from service.log_config import configure_logging
-from service.settings import Settings
+from xalign.service.connection_timeouts import ConnectionTimeouts, protocol_with
+from xalign.service.log_config import configure_logging
+from xalign.service.settings import Settings
 
 
 class ServeSettings(Settings, cli_prog_name="xalign-serve", cli_kebab_case=True, cli_implicit_flags=True):
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # ~/.cache/Microsoft, and uploads when it can. A server writes only its own folders and phones nobody,
     # so it is off unless the operator set the variable; hence create_app is imported only now.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    from service.app import create_app  # noqa: PLC0415
+    from xalign.service.app import create_app  # noqa: PLC0415
 
     # log_config=None keeps uvicorn from replacing the JSON handler; its access log would duplicate ours.
     uvicorn.run(

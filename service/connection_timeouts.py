@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.errors import error_body
+from xalign.service.errors import error_body
 
 Phase = Literal["headers", "body"]
 

@@ -10,9 +10,9 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from service.registry import ModelRegistry
-from service.search.index_service import IndexService
-from service.settings import Settings
+from xalign.service.registry import ModelRegistry
+from xalign.service.search.index_service import IndexService
+from xalign.service.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:

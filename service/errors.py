@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from modelstore import InvalidNameError, ModelNotFoundError, ReferenceNotFoundError, StoreError
+from xalign.modelstore import InvalidNameError, ModelNotFoundError, ReferenceNotFoundError, StoreError
 
 log = logging.getLogger("xalign.service")
 

@@ -18,11 +18,11 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from modelstore import StoreError
-from modelstore.refs import ModelRef
-from service.errors import NotFoundError
-from service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
-from service.settings import Settings
+from xalign.modelstore import StoreError
+from xalign.modelstore.refs import ModelRef
+from xalign.service.errors import NotFoundError
+from xalign.service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
+from xalign.service.settings import Settings
 
 log = logging.getLogger("xalign.service")
 

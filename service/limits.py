@@ -18,9 +18,9 @@ from fastapi import Path
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from modelstore.names import MAX_NAME_LENGTH
-from service.errors import INVALID_UNICODE, InvalidRequestError, PayloadTooLargeError
-from service.settings import Settings
+from xalign.modelstore.names import MAX_NAME_LENGTH
+from xalign.service.errors import INVALID_UNICODE, InvalidRequestError, PayloadTooLargeError
+from xalign.service.settings import Settings
 
 # Model and index names: the store's own rule (a name becomes a folder).
 MAX_NAME_CHARS = MAX_NAME_LENGTH

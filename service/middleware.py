@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
-from service.errors import STATUS, PayloadTooLargeError, error_body
-from service.log_config import request_id_var
-from service.metrics import Metrics
+from xalign.service.errors import STATUS, PayloadTooLargeError, error_body
+from xalign.service.log_config import request_id_var
+from xalign.service.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

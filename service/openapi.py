@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
-from service.errors import (
+from xalign.service.errors import (
     STATUS,
     AuthenticationError,
     ErrorBody,
@@ -27,7 +27,7 @@ from service.errors import (
     ServiceError,
     UnprocessableError,
 )
-from service.scopes import Scope, scope_of
+from xalign.service.scopes import Scope, scope_of
 
 INTERNAL = "500"
 INTERNAL_DESCRIPTION = "Unexpected error; the log has its cause (by request id)."

@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from modelstore import InvalidNameError, Manifest, ModelStore, StoreError
-from modelstore.aliases import validate_alias
-from modelstore.refs import ModelRef, parse_ref
-from service.engine.admission import WorkSlots
-from service.engine.batcher import Batcher, BatchPolicy
-from service.engine.onnx_encoder import OnnxEncoder, Vectors
-from service.errors import InvalidRequestError, NotFoundError, NotReadyError, UnprocessableError
-from service.metrics import Metrics
-from service.senses.engine import SenseEngine
-from service.settings import Settings, env_name
+from xalign.modelstore import InvalidNameError, Manifest, ModelStore, StoreError
+from xalign.modelstore.aliases import validate_alias
+from xalign.modelstore.refs import ModelRef, parse_ref
+from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
+from xalign.runtime.senses.engine import SenseEngine
+from xalign.service.engine.admission import WorkSlots
+from xalign.service.engine.batcher import Batcher, BatchPolicy
+from xalign.service.errors import InvalidRequestError, NotFoundError, NotReadyError, UnprocessableError
+from xalign.service.metrics import Metrics
+from xalign.service.settings import Settings, env_name
 
 log = logging.getLogger("xalign.service")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_models import build_model_dir, publish_tiny
 
-from modelstore import Manifest, ModelStore
-from modelstore.refs import parse_ref
-from tests.tiny_models import build_model_dir, publish_tiny
+from xalign.modelstore import Manifest, ModelStore
+from xalign.modelstore.refs import parse_ref
 
 
 @pytest.fixture(scope="session")

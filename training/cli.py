@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import get_args
 
-from modelstore.errors import StoreError
-from modelstore.refs import parse_ref
-from training.evaluate.bucc import cap_bucc, evaluate_bucc, read_bucc
-from training.evaluate.encoder import Encoder, Pooling
-from training.evaluate.report import EvalReport, evaluation_dict, render_markdown, write_json
-from training.evaluate.tatoeba import DEFAULT_LANGS, evaluate_tatoeba, read_tatoeba
-from training.recipes.loader import Overrides, load_recipe
-from training.recipes.recipe import OFFLINE_E5
+from xalign.modelstore.errors import StoreError
+from xalign.modelstore.refs import parse_ref
+from xalign.training.evaluate.bucc import cap_bucc, evaluate_bucc, read_bucc
+from xalign.training.evaluate.encoder import Encoder, Pooling
+from xalign.training.evaluate.report import EvalReport, evaluation_dict, render_markdown, write_json
+from xalign.training.evaluate.tatoeba import DEFAULT_LANGS, evaluate_tatoeba, read_tatoeba
+from xalign.training.recipes.loader import Overrides, load_recipe
+from xalign.training.recipes.recipe import OFFLINE_E5
 
 
 class CliError(Exception):
@@ -54,7 +54,7 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="train an encoder as a recipe says",
         description="Train as RECIPE (a TOML file; see training/recipes/) says. Checkpoints, metrics.jsonl and "
         "loss_curve.png go to the recipe's output folder. For several processes run it under torchrun, e.g. "
-        "torchrun --nproc_per_node 2 -m training.cli train RECIPE.toml.",
+        "torchrun --nproc_per_node 2 -m xalign.training.cli train RECIPE.toml.",
     )
     p.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the recipe file")
     p.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: the recipe's output)")
@@ -83,7 +83,7 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``xalign-train train``: load and check the recipe, then train (see ``training.trainer.loop``)."""
-    from training.trainer.loop import train  # noqa: PLC0415 - imports torch
+    from xalign.training.trainer.loop import train  # noqa: PLC0415 - imports torch
 
     if args.steps is not None and args.steps < 1:
         raise CliError("--steps must be at least 1")
@@ -206,7 +206,7 @@ def _check_eval_args(args: argparse.Namespace) -> None:
 def load_encoder(args: argparse.Namespace) -> Encoder:
     """The encoder ``eval`` measures: a transformers folder, or a store model through ``service.engine``."""
     if args.model_dir is not None:
-        from training.evaluate.encoder import TransformersEncoder  # noqa: PLC0415 - imports torch
+        from xalign.training.evaluate.encoder import TransformersEncoder  # noqa: PLC0415 - imports torch
 
         return TransformersEncoder(
             args.model_dir,
@@ -217,7 +217,7 @@ def load_encoder(args: argparse.Namespace) -> Encoder:
             device=args.device,
         )
     parse_ref(args.model)  # a malformed reference fails before anything is loaded
-    from service.engine.onnx_encoder import OnnxEncoder  # noqa: PLC0415 - onnxruntime only when asked
+    from xalign.runtime.onnx_encoder import OnnxEncoder  # noqa: PLC0415 - onnxruntime only when asked
 
     encoder: Encoder = OnnxEncoder.from_store(
         args.store, args.model, variant=args.variant or "fp32", threads=args.threads
@@ -286,7 +286,7 @@ def _add_delta_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def cmd_delta(args: argparse.Namespace) -> int:
     """``xalign-train delta extract|apply``: see ``training.delta``."""
-    from training.delta import apply_delta, extract_delta  # noqa: PLC0415 - imports torch
+    from xalign.training.delta import apply_delta, extract_delta  # noqa: PLC0415 - imports torch
 
     base = _base_folder(args.base, args.cache)
     if args.action == "apply":
@@ -303,7 +303,7 @@ def cmd_delta(args: argparse.Namespace) -> int:
 
 def _base_folder(base: str, cache: Path) -> Path:
     if base == OFFLINE_E5:
-        from training.models.offline_e5 import ensure_offline_base  # noqa: PLC0415 - numpy-heavy conversion
+        from xalign.training.models.offline_e5 import ensure_offline_base  # noqa: PLC0415 - numpy-heavy conversion
 
         return ensure_offline_base(cache)
     return Path(base)
@@ -338,8 +338,8 @@ def _add_backpack_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def cmd_backpack(args: argparse.Namespace) -> int:
     """``xalign-train backpack``: load and check the recipe, then train (``training.backpack_training.loop``)."""
-    from training.backpack_training.loop import train_backpack  # noqa: PLC0415 - imports torch
-    from training.backpack_training.recipe import load_backpack_recipe  # noqa: PLC0415
+    from xalign.training.backpack_training.loop import train_backpack  # noqa: PLC0415 - imports torch
+    from xalign.training.backpack_training.recipe import load_backpack_recipe  # noqa: PLC0415
 
     if args.steps is not None and args.steps < 1:
         raise CliError("--steps must be at least 1")

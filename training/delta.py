@@ -30,11 +30,11 @@ from typing import Any, Final
 import torch
 from safetensors.torch import load_file, save_file
 
-from modelstore.integrity import sha256_file
-from training.recipes.loader import load_recipe, recipe_to_dict
-from training.trainer.build import TRAINING_KEYS
-from training.trainer.checkpoint import TRAINING_STATE, read_manifest
-from training.trainer.train_module import frozen_parameter
+from xalign.modelstore.integrity import sha256_file
+from xalign.training.recipes.loader import load_recipe, recipe_to_dict
+from xalign.training.trainer.build import TRAINING_KEYS
+from xalign.training.trainer.checkpoint import TRAINING_STATE, read_manifest
+from xalign.training.trainer.train_module import frozen_parameter
 
 DELTA_FILE: Final = "delta.safetensors"
 DELTA_MANIFEST: Final = "delta.json"

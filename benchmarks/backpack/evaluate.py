@@ -26,10 +26,10 @@ from tokenizers import Tokenizer
 
 from benchmarks.backpack.geometry import TokenPair, compare_spaces, cosine_distances, sense_space, single_token_pairs
 from benchmarks.backpack.lm_eval import perplexity, retrieval_accuracy, sentence_embeddings
-from training.data.lines import read_lines
-from training.data.muse import read_muse
-from training.models.backpack import Backpack, load_backpack
-from training.models.backpack_tokenizer import load_tokenizer
+from xalign.training.data.lines import read_lines
+from xalign.training.data.muse import read_muse
+from xalign.training.models.backpack import Backpack, load_backpack
+from xalign.training.models.backpack_tokenizer import load_tokenizer
 
 MUSE_FILES = {"de": "en-de.0-5000.txt", "fr": "en-fr.dict", "cs": "en-cs.dict"}
 ADAPTED = ("sensia", "joint")

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from training.data.records import WordPair
-from training.models.backpack import Backpack
+from xalign.training.data.records import WordPair
+from xalign.training.models.backpack import Backpack
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from training.backpack_training.batches import encode_texts, pad_batch
-from training.models.backpack import Backpack, lm_loss
-from training.objectives.sensia import pooled_contextual
+from xalign.training.backpack_training.batches import encode_texts, pad_batch
+from xalign.training.models.backpack import Backpack, lm_loss
+from xalign.training.objectives.sensia import pooled_contextual
 
 BATCH = 64
 

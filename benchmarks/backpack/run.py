@@ -25,10 +25,10 @@ from benchmarks.backpack.evaluate import distance_pairs, evaluate_language, load
 from benchmarks.backpack.lm_eval import next_words, perplexity
 from benchmarks.backpack.plots import distance_scatter, geometry_plot, perplexity_plot, retrieval_plot
 from benchmarks.backpack.report import render_markdown
-from training.backpack_training.loop import FINAL_DIR, train_backpack
-from training.backpack_training.manifest import MANIFEST_FILE, read_manifest
-from training.backpack_training.recipe import BackpackRecipe, load_backpack_recipe
-from training.models.backpack import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+from xalign.training.backpack_training.loop import FINAL_DIR, train_backpack
+from xalign.training.backpack_training.manifest import MANIFEST_FILE, read_manifest
+from xalign.training.backpack_training.recipe import BackpackRecipe, load_backpack_recipe
+from xalign.training.models.backpack import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "training" / "recipes" / "backpack"

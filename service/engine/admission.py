@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from service.errors import OverloadedError, PayloadTooLargeError
-from service.metrics import Metrics
+from xalign.service.errors import OverloadedError, PayloadTooLargeError
+from xalign.service.metrics import Metrics
 
 T = TypeVar("T")
 

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.engine.admission import Admission, Bounds
-from service.engine.onnx_encoder import OnnxEncoder, Vectors
-from service.errors import NotReadyError, PayloadTooLargeError, QueueTimeoutError
-from service.metrics import Metrics
-from service.settings import Settings
+from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
+from xalign.service.engine.admission import Admission, Bounds
+from xalign.service.errors import NotReadyError, PayloadTooLargeError, QueueTimeoutError
+from xalign.service.metrics import Metrics
+from xalign.service.settings import Settings
 
 # Texts are tokenised on the event loop below this many characters per request (microseconds of work);
 # above it, on a worker thread, so one huge request cannot stall every other one.

@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from service.dependencies import IndexesDep, RegistryDep, SettingsDep
-from service.errors import ConflictError
-from service.limits import K, ModelRef, Name, Text, check_texts
-from service.openapi import EMBEDS, error_responses
-from service.routes.embeddings import Usage
-from service.search.bitext import SideSpec, mine_sides
-from service.search.index_service import check_index_name
-from service.search.margin import Margin, MiningConfig, Retrieval
+from xalign.runtime.margin import Margin, MiningConfig, Retrieval
+from xalign.service.dependencies import IndexesDep, RegistryDep, SettingsDep
+from xalign.service.errors import ConflictError
+from xalign.service.limits import K, ModelRef, Name, Text, check_texts
+from xalign.service.openapi import EMBEDS, error_responses
+from xalign.service.routes.embeddings import Usage
+from xalign.service.search.bitext import SideSpec, mine_sides
+from xalign.service.search.index_service import check_index_name
 
 router = APIRouter(tags=["bitext"])
 

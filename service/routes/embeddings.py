@@ -9,13 +9,13 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from service.dependencies import RegistryDep, SettingsDep
-from service.engine.onnx_encoder import Vectors
-from service.errors import InvalidRequestError, UnprocessableError
-from service.limits import Dimensions, ModelRef, Text, User, check_texts
-from service.openapi import EMBEDS, error_responses
-from service.registry import LoadedModel
-from service.settings import Settings
+from xalign.runtime.onnx_encoder import Vectors
+from xalign.service.dependencies import RegistryDep, SettingsDep
+from xalign.service.errors import InvalidRequestError, UnprocessableError
+from xalign.service.limits import Dimensions, ModelRef, Text, User, check_texts
+from xalign.service.openapi import EMBEDS, error_responses
+from xalign.service.registry import LoadedModel
+from xalign.service.settings import Settings
 
 router = APIRouter(tags=["embeddings"])
 

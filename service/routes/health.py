@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from service.dependencies import RegistryDep
-from service.errors import NotReadyError
-from service.openapi import error_responses
+from xalign.service.dependencies import RegistryDep
+from xalign.service.errors import NotReadyError
+from xalign.service.openapi import error_responses
 
 router = APIRouter(tags=["operations"])
 

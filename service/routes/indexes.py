@@ -8,14 +8,14 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.dependencies import IndexesDep, SettingsDep
-from service.errors import ConflictError
-from service.limits import MAX_INDEX_PARAMS, K, ModelRef, Name, NameInPath, ParamName, Text, check_texts
-from service.openapi import EMBEDS, NAMED, USES_MODEL, error_responses
-from service.routes.embeddings import Usage
-from service.search.index_service import IndexService
-from service.search.index_store import StoredIndex
-from service.search.persistence import IndexKind
+from xalign.service.dependencies import IndexesDep, SettingsDep
+from xalign.service.errors import ConflictError
+from xalign.service.limits import MAX_INDEX_PARAMS, K, ModelRef, Name, NameInPath, ParamName, Text, check_texts
+from xalign.service.openapi import EMBEDS, NAMED, USES_MODEL, error_responses
+from xalign.service.routes.embeddings import Usage
+from xalign.service.search.index_service import IndexService
+from xalign.service.search.index_store import StoredIndex
+from xalign.service.search.persistence import IndexKind
 
 router = APIRouter(tags=["indexes"])
 

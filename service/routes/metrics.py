@@ -11,7 +11,7 @@ from typing import cast
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.metrics import Metrics
+from xalign.service.metrics import Metrics
 
 router = APIRouter(tags=["operations"])
 

@@ -8,13 +8,13 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from modelstore import InvalidNameError
-from modelstore.names import validate_name
-from service.dependencies import RegistryDep
-from service.errors import ConflictError, UnprocessableError
-from service.lifecycle import ModelWatcher
-from service.limits import NameInPath
-from service.openapi import NAMED, error_responses
+from xalign.modelstore import InvalidNameError
+from xalign.modelstore.names import validate_name
+from xalign.service.dependencies import RegistryDep
+from xalign.service.errors import ConflictError, UnprocessableError
+from xalign.service.lifecycle import ModelWatcher
+from xalign.service.limits import NameInPath
+from xalign.service.openapi import NAMED, error_responses
 
 router = APIRouter(tags=["models"])
 

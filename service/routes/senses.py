@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.dependencies import RegistryDep, SettingsDep
-from service.limits import check_text
-from service.openapi import EMBEDS, error_responses
-from service.senses.explain import explain
-from service.senses.schema import SensesRequest, SensesResponse
+from xalign.service.dependencies import RegistryDep, SettingsDep
+from xalign.service.limits import check_text
+from xalign.service.openapi import EMBEDS, error_responses
+from xalign.service.senses.explain import explain
+from xalign.service.senses.schema import SensesRequest, SensesResponse
 
 router = APIRouter(tags=["senses"])
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelstore.refs import parse_ref
-from service.errors import ConflictError
-from service.registry import LoadedModel, ModelRegistry
-from service.search.faiss_index import FloatArray
-from service.search.index_service import IndexService
-from service.search.margin import MinedPair, MiningConfig, mine
+from xalign.modelstore.refs import parse_ref
+from xalign.runtime.margin import MinedPair, MiningConfig, mine
+from xalign.service.errors import ConflictError
+from xalign.service.registry import LoadedModel, ModelRegistry
+from xalign.service.search.faiss_index import FloatArray
+from xalign.service.search.index_service import IndexService
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ async def mine_sides(
     model: str | None,
     config: MiningConfig,
 ) -> MiningResult:
-    """Mine ``src`` against ``tgt`` with LASER's margin scoring (``service.search.margin``)."""
+    """Mine ``src`` against ``tgt`` with LASER's margin scoring (``runtime.margin``)."""
     snapshots: dict[str, tuple[list[str], FloatArray, Space]] = {}
     for spec in (src, tgt):
         if spec.index is not None and spec.index not in snapshots:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.search.persistence import IndexKind
+from xalign.service.search.persistence import IndexKind
 
 log = logging.getLogger("xalign.service")
 

@@ -13,13 +13,13 @@ import contextlib
 import logging
 from typing import Any
 
-from modelstore import InvalidNameError
-from modelstore.names import validate_index_name
-from modelstore.refs import ModelRef
-from service.errors import ConflictError, NotFoundError, NotReadyError, UnprocessableError
-from service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
-from service.search.faiss_index import FloatArray, validate_params
-from service.search.index_store import (
+from xalign.modelstore import InvalidNameError
+from xalign.modelstore.names import validate_index_name
+from xalign.modelstore.refs import ModelRef
+from xalign.service.errors import ConflictError, NotFoundError, NotReadyError, UnprocessableError
+from xalign.service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
+from xalign.service.search.faiss_index import FloatArray, validate_params
+from xalign.service.search.index_store import (
     Hit,
     IndexExistsError,
     IndexStore,
@@ -27,9 +27,9 @@ from service.search.index_store import (
     StoredIndex,
     UnknownIndexError,
 )
-from service.search.persistence import IndexKind, IndexMeta
-from service.search.reembed import ReembedStatus, reembed
-from service.settings import Settings
+from xalign.service.search.persistence import IndexKind, IndexMeta
+from xalign.service.search.reembed import ReembedStatus, reembed
+from xalign.service.settings import Settings
 
 log = logging.getLogger("xalign.service")
 

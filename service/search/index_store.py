@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from modelstore.integrity import fsync_dir
-from modelstore.names import broken_rule, validate_index_name
-from service.search.faiss_index import FloatArray, IntArray, VectorIndex
-from service.search.persistence import (
+from xalign.modelstore.integrity import fsync_dir
+from xalign.modelstore.names import broken_rule, validate_index_name
+from xalign.service.search.faiss_index import FloatArray, IntArray, VectorIndex
+from xalign.service.search.persistence import (
     META_FILE,
     IndexMeta,
     LogWriter,

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from modelstore.integrity import fsync_dir
+from xalign.modelstore.integrity import fsync_dir
 
 log = logging.getLogger("xalign.service")
 

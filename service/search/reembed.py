@@ -23,10 +23,10 @@ from typing import Literal
 
 import numpy as np
 
-from service.errors import OverloadedError, PayloadTooLargeError
-from service.registry import LoadedModel
-from service.search.faiss_index import FloatArray
-from service.search.index_store import Generation, StaleGenerationError, StoredIndex
+from xalign.service.errors import OverloadedError, PayloadTooLargeError
+from xalign.service.registry import LoadedModel
+from xalign.service.search.faiss_index import FloatArray
+from xalign.service.search.index_store import Generation, StaleGenerationError, StoredIndex
 
 # Rounds of catch-up outside the write lock before the rest is done under it (bounds the work under load).
 OPTIMISTIC_ROUNDS = 3

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from service.errors import InvalidRequestError, UnprocessableError
-from service.senses.decomposition import next_word, token_senses
-from service.senses.engine import SenseEngine
-from service.senses.schema import SensesRequest, SensesResponse, SensesUsage
+from xalign.runtime.senses.decomposition import next_word, token_senses
+from xalign.runtime.senses.engine import SenseEngine
+from xalign.service.errors import InvalidRequestError, UnprocessableError
+from xalign.service.senses.schema import SensesRequest, SensesResponse, SensesUsage
 
 
 def input_ids(engine: SenseEngine, text: str) -> list[int]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from service.limits import ModelRef, Text, Top, Word
+from xalign.service.limits import ModelRef, Text, Top, Word
 
 
 class SensesRequest(BaseModel):

@@ -10,10 +10,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from compose_file import COMPOSE, COMPOSE_GPU, REPO, interpolate, load, service
 
-from service.settings import Settings
-
-from .compose_file import COMPOSE, COMPOSE_GPU, REPO, interpolate, load, service
+from xalign.service.settings import Settings
 
 SCHEMA = REPO / "tests" / "data" / "schemas" / "compose-spec.json"
 SHARED_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from .compose_file import REPO
+from compose_file import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 

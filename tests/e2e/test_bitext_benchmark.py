@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import bitext_http
-from service.engine.onnx_encoder import OnnxEncoder
-from training.evaluate.tatoeba import evaluate_tatoeba
+from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.training.evaluate.tatoeba import evaluate_tatoeba
 
 MINI = Path(__file__).resolve().parents[1] / "data" / "tatoeba_mini"
 

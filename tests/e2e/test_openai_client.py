@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
-from .conftest import free_port, running, wait_ready
+from processes import free_port, running, wait_ready
 
 openai = pytest.importorskip("openai", reason="the openai client is a dev dependency")
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
-from tests.e2e.conftest import free_port, running, wait_ready
-from tests.word_texts import WORDS
+from processes import free_port, running, wait_ready
+from word_texts import WORDS
 
 CLIENTS = 16
 LOAD_S = 20.0

@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
+from compose_file import COMPOSE, load
 from fastapi.testclient import TestClient
+from processes import REPO, free_port, running, wait_ready
 
-from service.app import create_app
-from service.settings import Settings
-from tests.deploy.compose_file import COMPOSE, load
-
-from .conftest import REPO, free_port, running, wait_ready
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 READ_KEY = "scrape-test-read-key"
 ADMIN_KEY = "scrape-test-admin-key"

@@ -15,13 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+from processes import REPO, free_port, running, wait_for, wait_ready
+from retrain_recipe import write_recipe
+from tiny_models import publish_tiny
 
-from modelstore import ModelStore
-from tests.tiny_models import publish_tiny
-from tests.unit.export.test_retrain import write_recipe
-
-from .conftest import REPO, free_port, running, wait_ready
-from .test_rollout import _wait_for
+from xalign.modelstore import ModelStore
 
 TATOEBA = REPO / "tests" / "data" / "tatoeba_mini"
 BUCC = REPO / "tests" / "data" / "bucc_mini"
@@ -78,11 +76,11 @@ def test_a_worse_retrain_is_published_not_promoted_until_forced_then_rolled_back
         assert forced.returncode == 0, forced.stderr[-3000:]
         assert "tiny:2 is production (forced)" in forced.stdout
         assert ModelStore(store).versions("tiny") == [1, 2]  # the same version, not published again
-        _wait_for(lambda: _served(base_url) == "tiny:2", 60, "the swap to the forced tiny:2")
+        wait_for(lambda: _served(base_url) == "tiny:2", 60, "the swap to the forced tiny:2")
 
         rollback = _tool("xalign-store", "--store", str(store), "rollback", "tiny")
         assert rollback.returncode == 0 and "tiny@production -> 1" in rollback.stdout
-        _wait_for(lambda: _served(base_url) == "tiny:1", 60, "the rollback to tiny:1")
+        wait_for(lambda: _served(base_url) == "tiny:1", 60, "the rollback to tiny:1")
     history = _tool("xalign-store", "--store", str(store), "history", "tiny").stdout.splitlines()
     assert [line.split()[2] for line in history[:3]] == ["initial", "force", "rollback"]
     assert "release-test" in history[1] and "failed (forced)" in history[1] and "not gated" in history[2]

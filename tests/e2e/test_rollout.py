@@ -6,16 +6,12 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import onnxruntime as ort
-
-from tests.tiny_models import build_model_dir, publish_tiny
-
-from .conftest import free_port, running, wait_ready
+from processes import free_port, running, wait_for, wait_ready
+from tiny_models import build_model_dir, publish_tiny
 
 PROBE = ["hello world", "the cat sat on the mat"]
 
@@ -46,14 +42,6 @@ class Streamer(threading.Thread):
         return [model for _, model in list(self.answers)]
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition()`` every 0.1 s until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_new_version_rolls_out_under_load(tiny_store: Path, tmp_path: Path) -> None:
     store, port = tmp_path / "store", free_port()
     shutil.copytree(tiny_store, store)
@@ -68,11 +56,11 @@ def test_new_version_rolls_out_under_load(tiny_store: Path, tmp_path: Path) -> N
         streamer = Streamer(base_url)
         streamer.start()
         try:
-            _wait_for(lambda: len(streamer.answers) >= 10, 60, "answers from version 1")
+            wait_for(lambda: len(streamer.answers) >= 10, 60, "answers from version 1")
             publish_tiny(v2_dir, store)  # export + atomic publish while requests stream in
-            _wait_for(lambda: "tiny:2" in streamer.models(), 60, "the swap to tiny:2")
+            wait_for(lambda: "tiny:2" in streamer.models(), 60, "the swap to tiny:2")
             swapped_at = len(streamer.answers)
-            _wait_for(lambda: len(streamer.answers) >= swapped_at + 20, 60, "answers from version 2")
+            wait_for(lambda: len(streamer.answers) >= swapped_at + 20, 60, "answers from version 2")
         finally:
             streamer.stop.set()
             streamer.join(timeout=60)

@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from modelstore import ModelStore
-from modelstore.cli import main
-from modelstore.history import read_journal
-from tests.unit.modelstore.conftest import make_files, make_spec
+from processes import REPO
+from store_specs import make_files, make_spec
 
-from .conftest import REPO
+from xalign.modelstore import ModelStore
+from xalign.modelstore.cli import main
+from xalign.modelstore.history import read_journal
 
 KILLS = 60
 DEADLINE_S = 150.0  # bounded even on a loaded machine; typically ~30 s
@@ -31,9 +31,9 @@ DEADLINE_S = 150.0  # bounded even on a loaded machine; typically ~30 s
 DRIVER = """
 import os, random, sys
 from pathlib import Path
-from modelstore import ModelStore
-from modelstore.cli import main
-from tests.unit.modelstore.conftest import make_files, make_spec
+from xalign.modelstore import ModelStore
+from xalign.modelstore.cli import main
+from store_specs import make_files, make_spec
 
 store, src = Path(sys.argv[1]), Path(sys.argv[2])
 models = ModelStore(store)

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from .conftest import free_port, running, wait_ready
+from processes import free_port, running, wait_ready
 
 KEEP_ALIVE_S = 1.0
 HEADER_S = 2.0

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from processes import REPO, free_port
 from safetensors.torch import load_file
 
-from tests.e2e.conftest import REPO, free_port
-from training.recipes.loader import load_recipe
-from training.trainer.checkpoint import TRAINING_STATE, list_checkpoints, read_manifest
-from training.trainer.loop import train
-from training.trainer.metrics_log import read_metrics
+from xalign.training.recipes.loader import load_recipe
+from xalign.training.trainer.checkpoint import TRAINING_STATE, list_checkpoints, read_manifest
+from xalign.training.trainer.loop import train
+from xalign.training.trainer.metrics_log import read_metrics
 
 DATA = REPO / "tests" / "data" / "trainer"
 
@@ -44,7 +44,7 @@ def test_two_gloo_processes_train_like_two_accumulated_micro_batches(tiny_model_
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
         "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-        "-m", "training.cli", "train", str(ddp_recipe), "--no-progress",
+        "-m", "xalign.training.cli", "train", str(ddp_recipe), "--no-progress",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)

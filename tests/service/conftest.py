@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +22,3 @@ def client(settings: Settings) -> Iterator[TestClient]:
     # raise_server_exceptions=False: the 500 path must answer like the real server does.
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-def assert_error(response: object, status: int, error_type: str, param: str | None = None) -> str:
-    """The one error body, with the expected status, type and param; returns the message."""
-    assert getattr(response, "status_code", None) == status, getattr(response, "text", "")
-    body = response.json()  # type: ignore[attr-defined]
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"type", "message", "param"}
-    assert body["error"]["type"] == error_type
-    if param is not None:
-        assert body["error"]["param"] == param
-    return str(body["error"]["message"])

@@ -19,17 +19,16 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
+from error_body import assert_error
 from fastapi import FastAPI
+from serving import inference_gate, serving
 
-from service.app import create_app
-from service.engine.admission import WorkSlots
-from service.engine.batcher import Batcher
-from service.errors import OverloadedError
-from service.search.reembed import embed_retrying
-from service.settings import Settings
-from tests.service.serving import inference_gate, serving
-
-from .conftest import assert_error
+from xalign.service.app import create_app
+from xalign.service.engine.admission import WorkSlots
+from xalign.service.engine.batcher import Batcher
+from xalign.service.errors import OverloadedError
+from xalign.service.search.reembed import embed_retrying
+from xalign.service.settings import Settings
 
 # 52 tokens in the tiny BERT's tokenizer (53 to 55 with a number appended).
 SENTENCE = "the cat sat on the mat while dogs ran far away from home"

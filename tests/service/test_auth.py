@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
-
-from .conftest import assert_error
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 READ, ADMIN = "read-key-1", "admin-key-1"
 READ_ROUTES = [("POST", "/v1/embeddings", {"input": "hello"}), ("GET", "/v1/models", None), ("GET", "/metrics", None)]

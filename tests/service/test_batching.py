@@ -12,17 +12,16 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from error_body import assert_error
 from fastapi import FastAPI
+from serving import inference_gate, serving
+from word_texts import WORDS
 
-from service.engine.batcher import Batcher, BatchPolicy
-from service.engine.onnx_encoder import OnnxEncoder
-from service.engine.tokenization import Batch
-from service.errors import NotReadyError
-from service.settings import Settings
-from tests.service.serving import inference_gate, serving
-from tests.word_texts import WORDS
-
-from .conftest import assert_error
+from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.runtime.tokenization import Batch
+from xalign.service.engine.batcher import Batcher, BatchPolicy
+from xalign.service.errors import NotReadyError
+from xalign.service.settings import Settings
 
 
 def _texts(rng: random.Random, n: int) -> list[str]:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
+from tiny_models import publish_tiny
 
-from service.app import create_app
-from service.settings import Settings
-from tests.tiny_models import publish_tiny
-
-from .conftest import assert_error
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tatoeba_mini"
 SRC = ["the cat sleeps", "i like green tea", "where is the station", "music is loud", "we eat bread", "rain again"]

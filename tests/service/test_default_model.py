@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from tiny_backpack import build_backpack_dir, publish_tiny_backpack
 
-from service.app import create_app
-from service.settings import Settings
-from tests.tiny_backpack import build_backpack_dir, publish_tiny_backpack
-
-from .conftest import assert_error
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 BACKPACK = "a-backpack"
 

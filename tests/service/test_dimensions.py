@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
+from tiny_models import publish_tiny
 
-from service.app import create_app
-from service.settings import Settings
-from tests.tiny_models import publish_tiny
-
-from .conftest import assert_error
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 
 @pytest.fixture(scope="module")

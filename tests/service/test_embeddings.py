@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from error_body import assert_error
 from fastapi.testclient import TestClient
+from tiny_models import MAX_LEN, build_tokenizer
 
-from export.dual_encoder import load_dual_encoder
-from modelstore import Manifest
-from tests.tiny_models import MAX_LEN, build_tokenizer
-
-from .conftest import assert_error
+from xalign.export.dual_encoder import load_dual_encoder
+from xalign.modelstore import Manifest
 
 TEXTS = ["hello world", "the cat sat on the mat", "a", "dogs run far, far away!", "hello"]
 

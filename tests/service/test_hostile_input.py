@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
+from tiny_backpack import build_backpack_dir, publish_tiny_backpack
 
-from service.app import create_app
-from service.limits import MAX_NAME_CHARS, MAX_REF_CHARS, MAX_WORD_CHARS
-from service.settings import Settings
-from tests.service.conftest import assert_error
-from tests.tiny_backpack import build_backpack_dir, publish_tiny_backpack
+from xalign.service.app import create_app
+from xalign.service.limits import MAX_NAME_CHARS, MAX_REF_CHARS, MAX_WORD_CHARS
+from xalign.service.settings import Settings
 
 BACKPACK = "tiny-backpack"
 INDEX = "hostile"

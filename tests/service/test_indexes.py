@@ -11,17 +11,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
+from serving import serving
+from tiny_models import build_model_dir, publish_tiny
 
-from modelstore.refs import ModelRef
-from service.app import create_app
-from service.registry import ModelRegistry
-from service.search.index_service import IndexService
-from service.settings import Settings
-from tests.service.serving import serving
-from tests.tiny_models import build_model_dir, publish_tiny
-
-from .conftest import assert_error
+from xalign.modelstore.refs import ModelRef
+from xalign.service.app import create_app
+from xalign.service.registry import ModelRegistry
+from xalign.service.search.index_service import IndexService
+from xalign.service.settings import Settings
 
 TEXTS = ["the cat sat on the mat", "a dog runs in the park", "hello world", "stock markets fell today", "good night"]
 

@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from error_body import assert_error
 from fastapi.testclient import TestClient
 
-from service.settings import Settings
-
-from .conftest import assert_error
+from xalign.service.settings import Settings
 
 LIMIT = 4096
 

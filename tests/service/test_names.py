@@ -22,10 +22,10 @@ from urllib.parse import quote, unquote
 import pytest
 import uvicorn
 
-from modelstore import InvalidNameError
-from modelstore.names import MAX_NAME_LENGTH, RULES, broken_rule, validate_index_name, validate_name
-from service.app import create_app
-from service.settings import Settings
+from xalign.modelstore import InvalidNameError
+from xalign.modelstore.names import MAX_NAME_LENGTH, RULES, broken_rule, validate_index_name, validate_name
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 # rule → names breaking it first; the same for models and indexes (except the index-only rule below).
 BAD: dict[str, list[str]] = {

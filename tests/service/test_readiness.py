@@ -9,12 +9,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from error_body import assert_error
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
-
-from .conftest import assert_error
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 
 def _corrupt(version_dir: Path) -> None:

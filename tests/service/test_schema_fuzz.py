@@ -23,9 +23,9 @@ from schemathesis.checks import (
 )
 from schemathesis.python import asgi
 
-from service.app import create_app
-from service.errors import STATUS
-from service.settings import Settings
+from xalign.service.app import create_app
+from xalign.service.errors import STATUS
+from xalign.service.settings import Settings
 
 # The schema does not depend on settings; model_construct builds them without reading the environment.
 # Models load only when an app starts, so this app is never started: requests go to ``live_app``.

@@ -17,9 +17,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.scopes import ROUTE_SCOPES, markdown_table
-from service.settings import Settings
+from xalign.service.app import create_app
+from xalign.service.scopes import ROUTE_SCOPES, markdown_table
+from xalign.service.settings import Settings
 
 READ, ADMIN = "read-key-1", "admin-key-1"
 README = Path(__file__).parents[2] / "README.md"

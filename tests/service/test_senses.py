@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from error_body import assert_error
 from fastapi.testclient import TestClient
+from tiny_backpack import MAX_LEN, SENSES, build_backpack_dir, publish_tiny_backpack
 from tokenizers import Tokenizer
 
-from service.app import create_app
-from service.registry import ModelRegistry
-from service.settings import Settings
-from tests.service.conftest import assert_error
-from tests.tiny_backpack import MAX_LEN, SENSES, build_backpack_dir, publish_tiny_backpack
-from training.models.backpack import load_backpack
+from xalign.service.app import create_app
+from xalign.service.registry import ModelRegistry
+from xalign.service.settings import Settings
+from xalign.training.models.backpack import load_backpack
 
 BACKPACK = "tiny-backpack"
 TEXT = "The cat sat on the mat."

@@ -15,17 +15,16 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+from error_body import assert_error
 from fastapi import FastAPI
+from serving import serving
+from tiny_backpack import build_backpack_dir, publish_tiny_backpack
+from tiny_models import build_model_dir, publish_tiny
 
-from modelstore import ModelStore
-from service.engine.onnx_encoder import OnnxEncoder
-from service.registry import LoadedModel
-from service.settings import Settings
-from tests.service.serving import serving
-from tests.tiny_backpack import build_backpack_dir, publish_tiny_backpack
-from tests.tiny_models import build_model_dir, publish_tiny
-
-from .conftest import assert_error
+from xalign.modelstore import ModelStore
+from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.service.registry import LoadedModel
+from xalign.service.settings import Settings
 
 PROBE = ["hello world", "the cat sat on the mat"]
 

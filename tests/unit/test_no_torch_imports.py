@@ -29,7 +29,7 @@ print("ok")
 """
 
 
-@pytest.mark.parametrize("package", ["modelstore", "service", "training.data"])
+@pytest.mark.parametrize("package", ["xalign.modelstore", "xalign.runtime", "xalign.service", "xalign.training.data"])
 def test_package_imports_without_torch(package: str) -> None:
     result = subprocess.run(
         [sys.executable, "-c", _BLOCK_TORCH, package], capture_output=True, text=True, cwd=REPO, check=False

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from training.models.backpack_tokenizer import EOS, PAD, SPECIAL_TOKENS
-from training.objectives.sensia import TokenBatch
+from xalign.training.models.backpack_tokenizer import EOS, PAD, SPECIAL_TOKENS
+from xalign.training.objectives.sensia import TokenBatch
 
 EOS_ID = SPECIAL_TOKENS.index(EOS)
 PAD_ID = SPECIAL_TOKENS.index(PAD)

@@ -21,16 +21,29 @@ import torch
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from modelstore.integrity import sha256_file
-from training.backpack_training.batches import batch_indices, encode_texts, pad_batch
-from training.backpack_training.manifest import BackpackRunManifest, library_versions, write_manifest
-from training.backpack_training.recipe import BackpackRecipe, ParallelSource, TextSource, recipe_to_dict
-from training.backpack_training.texts import describe_sources, read_all_texts, read_pairs
-from training.models.backpack import WEIGHTS_FILE, Backpack, BackpackConfig, lm_loss, load_backpack, save_backpack
-from training.models.backpack_tokenizer import load_tokenizer, train_tokenizer
-from training.objectives.sensia import SensiaWeights, sensia_losses
-from training.trainer.metrics_log import LOSS_CURVE_FILE, METRICS_FILE, MetricsLog, plot_loss_curves, read_metrics
-from training.trainer.optim import build_optimizer, build_scheduler
+from xalign.modelstore.integrity import sha256_file
+from xalign.training.backpack_training.batches import batch_indices, encode_texts, pad_batch
+from xalign.training.backpack_training.manifest import BackpackRunManifest, library_versions, write_manifest
+from xalign.training.backpack_training.recipe import BackpackRecipe, ParallelSource, TextSource, recipe_to_dict
+from xalign.training.backpack_training.texts import describe_sources, read_all_texts, read_pairs
+from xalign.training.models.backpack import (
+    WEIGHTS_FILE,
+    Backpack,
+    BackpackConfig,
+    lm_loss,
+    load_backpack,
+    save_backpack,
+)
+from xalign.training.models.backpack_tokenizer import load_tokenizer, train_tokenizer
+from xalign.training.objectives.sensia import SensiaWeights, sensia_losses
+from xalign.training.trainer.metrics_log import (
+    LOSS_CURVE_FILE,
+    METRICS_FILE,
+    MetricsLog,
+    plot_loss_curves,
+    read_metrics,
+)
+from xalign.training.trainer.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.data.corpus import Corpus
+from xalign.training.data.corpus import Corpus
 
 MANIFEST_FILE = "training_manifest.json"
 MANIFEST_FORMAT = 1

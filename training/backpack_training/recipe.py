@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from training.recipes.loader import PathBases, build_dataclass, plain_data, resolve_path
-from training.recipes.recipe import Decay, RecipeError
+from xalign.training.recipes.loader import PathBases, build_dataclass, plain_data, resolve_path
+from xalign.training.recipes.recipe import Decay, RecipeError
 
 CorpusKind = Literal["multi30k", "ntrex", "wmt", "xnli", "lines"]
 # The split each corpus kind needs: multi30k train|val, xnli dev|test, wmt the test set name; none else.

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.backpack_training.recipe import ParallelSource, TextSource
-from training.data.aligned import read_aligned
-from training.data.corpus import Corpus, describe_corpus
-from training.data.lines import read_lines
-from training.data.shipped import multi30k, ntrex, wmt_newstest
-from training.data.xnli import read_xnli, xnli_files
+from xalign.training.backpack_training.recipe import ParallelSource, TextSource
+from xalign.training.data.aligned import read_aligned
+from xalign.training.data.corpus import Corpus, describe_corpus
+from xalign.training.data.lines import read_lines
+from xalign.training.data.shipped import multi30k, ntrex, wmt_newstest
+from xalign.training.data.xnli import read_xnli, xnli_files
 
 
 def source_files(source: TextSource | ParallelSource) -> dict[str, Path]:

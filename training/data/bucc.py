@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data.errors import DataError
-from training.data.lines import read_lines
-from training.data.records import ParallelRow
+from xalign.training.data.errors import DataError
+from xalign.training.data.lines import read_lines
+from xalign.training.data.records import ParallelRow
 
 IdPair = tuple[str, str]
 

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from modelstore.integrity import sha256_file
-from modelstore.manifest import DataFile
-from training.data.errors import DataError
-from training.data.lines import count_lines
+from xalign.modelstore.integrity import sha256_file
+from xalign.modelstore.manifest import DataFile
+from xalign.training.data.errors import DataError
+from xalign.training.data.lines import count_lines
 
 
 def sha256_of(path: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.errors import DataError
+from xalign.training.data.errors import DataError
 
 
 def read_lines(path: Path) -> list[str]:

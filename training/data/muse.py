@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from training.data.errors import DataError
-from training.data.lines import read_lines
-from training.data.records import WordPair
+from xalign.training.data.errors import DataError
+from xalign.training.data.lines import read_lines
+from xalign.training.data.records import WordPair
 
 MuseFormat = Literal["pairs", "hunalign"]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from training.data.records import ParallelRow
+from xalign.training.data.records import ParallelRow
 
 
 def filter_length(

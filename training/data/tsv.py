@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.errors import DataError
-from training.data.lines import read_lines
-from training.data.records import ParallelRow
+from xalign.training.data.errors import DataError
+from xalign.training.data.lines import read_lines
+from xalign.training.data.records import ParallelRow
 
 
 def read_tsv_pairs(path: Path, src_lang: str, tgt_lang: str, columns: tuple[int, int] = (0, 1)) -> list[ParallelRow]:

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data.aligned import check_equal_counts
-from training.data.errors import DataError
-from training.data.lines import read_lines
-from training.data.records import ParallelRow
+from xalign.training.data.aligned import check_equal_counts
+from xalign.training.data.errors import DataError
+from xalign.training.data.lines import read_lines
+from xalign.training.data.records import ParallelRow
 
 XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 

@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from service.search.margin import MinedPair, MiningConfig, mine
+from xalign.runtime.margin import MinedPair, MiningConfig, mine
 
 # The readers live in training.data.bucc (no faiss, no torch); imported here so their old names keep working.
-from training.data.bucc import BuccCorpus, IdPair, bucc_files, read_bucc, read_bucc_gold, read_bucc_side
-from training.evaluate.encoder import Encoder
+from xalign.training.data.bucc import BuccCorpus, IdPair, bucc_files, read_bucc, read_bucc_gold, read_bucc_side
+from xalign.training.evaluate.encoder import Encoder
 
 __all__ = [
     "BUCC_MINING",

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.evaluate.bucc import BuccResult
-from training.evaluate.tatoeba import TatoebaResult
+from xalign.training.evaluate.bucc import BuccResult
+from xalign.training.evaluate.tatoeba import TatoebaResult
 
 Evaluation = dict[str, dict[str, float]]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from service.search.margin import Margin, best_candidates, check_normalized, knn, knn_means
-from training.evaluate.encoder import Encoder
+from xalign.runtime.margin import Margin, best_candidates, check_normalized, knn, knn_means
+from xalign.training.evaluate.encoder import Encoder
 
 DEFAULT_LANGS = ("deu", "fra", "ces", "spa", "rus")
 

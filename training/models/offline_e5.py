@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 from safetensors.numpy import save_file
 
-from training.models.e5s1 import E5S1Config, E5S1Model, Float32Array, read_e5s1
+from xalign.training.models.e5s1 import E5S1Config, E5S1Model, Float32Array, read_e5s1
 
 MODEL_ID: Final = "intfloat/multilingual-e5-small"
 FOLDER_NAME: Final = "multilingual-e5-small-e5s1"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from training.objectives.translation_ranking import DEFAULT_TEMPERATURE, translation_ranking_loss
+from xalign.training.objectives.translation_ranking import DEFAULT_TEMPERATURE, translation_ranking_loss
 
 MIN_ROWS: int = 2  # a pair needs one negative to say anything
 

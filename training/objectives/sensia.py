@@ -49,8 +49,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 from torch import Tensor
 
-from training.models.backpack import Backpack, lm_loss
-from training.objectives.translation_ranking import translation_ranking_loss
+from xalign.training.models.backpack import Backpack, lm_loss
+from xalign.training.objectives.translation_ranking import translation_ranking_loss
 
 DEFAULT_TEMPERATURE = 0.1
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from training.recipes.recipe import OFFLINE_E5, Recipe, RecipeError
+from xalign.training.recipes.recipe import OFFLINE_E5, Recipe, RecipeError
 
 DEFAULT_CACHE = Path(".cache/xalign")
 

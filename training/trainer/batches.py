@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from training.data.records import ParallelRow, WordPair
-from training.objectives.align_mlm import PaddedPieces, dictionary_piece_ids, mask_tokens
-from training.trainer.order import Window
+from xalign.training.data.records import ParallelRow, WordPair
+from xalign.training.objectives.align_mlm import PaddedPieces, dictionary_piece_ids, mask_tokens
+from xalign.training.trainer.order import Window
 
 # Streams of the per-example random generators (one per kind of draw, so adding one changes no other).
 _PAIR_STREAM, _MLM_TEXT_STREAM, _MASK_STREAM, _DICT_STREAM = 1, 2, 3, 4

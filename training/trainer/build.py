@@ -17,26 +17,26 @@ from typing import Any
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from training.data.corpus import Corpus
-from training.evaluate.tatoeba import TatoebaPair
-from training.models.offline_e5 import MODEL_ID, ensure_offline_base
-from training.recipes.loader import recipe_to_dict
-from training.recipes.recipe import OFFLINE_E5, Recipe
-from training.trainer.batches import Collator, Needs, TextTokenizer
-from training.trainer.checkpoint import (
+from xalign.training.data.corpus import Corpus
+from xalign.training.evaluate.tatoeba import TatoebaPair
+from xalign.training.models.offline_e5 import MODEL_ID, ensure_offline_base
+from xalign.training.recipes.loader import recipe_to_dict
+from xalign.training.recipes.recipe import OFFLINE_E5, Recipe
+from xalign.training.trainer.batches import Collator, Needs, TextTokenizer
+from xalign.training.trainer.checkpoint import (
     CheckpointManifest,
     latest_checkpoint,
     list_checkpoints,
     load_training_state,
     read_manifest,
 )
-from training.trainer.dev_eval import load_dev_pairs
-from training.trainer.distributed import DistContext
-from training.trainer.optim import build_optimizer, build_scheduler
-from training.trainer.order import Cursor, DataOrder
-from training.trainer.sources import TrainingData, describe, dev_files, load_training_data
-from training.trainer.tasks import Task, TaskSetup, build_task
-from training.trainer.train_module import TrainModule, freeze
+from xalign.training.trainer.dev_eval import load_dev_pairs
+from xalign.training.trainer.distributed import DistContext
+from xalign.training.trainer.optim import build_optimizer, build_scheduler
+from xalign.training.trainer.order import Cursor, DataOrder
+from xalign.training.trainer.sources import TrainingData, describe, dev_files, load_training_data
+from xalign.training.trainer.tasks import Task, TaskSetup, build_task
+from xalign.training.trainer.train_module import TrainModule, freeze
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from modelstore.manifest import DataFile, SourceInfo
-from training.data.corpus import Corpus
+from xalign.modelstore.manifest import DataFile, SourceInfo
+from xalign.training.data.corpus import Corpus
 
 CHECKPOINT_MANIFEST = "xalign_checkpoint.json"
 TRAINING_STATE = "training_state.pt"

@@ -14,11 +14,11 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from training.evaluate.encoder import Pooling, pool
-from training.evaluate.report import tatoeba_evaluation
-from training.evaluate.tatoeba import TatoebaPair, evaluate_pair, read_tatoeba
-from training.recipes.recipe import DevEval
-from training.trainer.batches import TextTokenizer
+from xalign.training.evaluate.encoder import Pooling, pool
+from xalign.training.evaluate.report import tatoeba_evaluation
+from xalign.training.evaluate.tatoeba import TatoebaPair, evaluate_pair, read_tatoeba
+from xalign.training.recipes.recipe import DevEval
+from xalign.training.trainer.batches import TextTokenizer
 
 
 class LiveEncoder:

@@ -26,14 +26,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from training.recipes.loader import recipe_to_dict
-from training.recipes.recipe import Recipe
-from training.trainer.build import TrainingRun, build_run
-from training.trainer.checkpoint import CheckpointManifest, latest_checkpoint, save_checkpoint
-from training.trainer.dev_eval import LiveEncoder, evaluate_dev
-from training.trainer.distributed import init_distributed, mean_across, no_sync, process_group, wrap
-from training.trainer.metrics_log import LOSS_CURVE_FILE, METRICS_FILE, MetricsLog, plot_loss_curves, read_metrics
-from training.trainer.provenance import code_revision, library_versions
+from xalign.training.recipes.loader import recipe_to_dict
+from xalign.training.recipes.recipe import Recipe
+from xalign.training.trainer.build import TrainingRun, build_run
+from xalign.training.trainer.checkpoint import CheckpointManifest, latest_checkpoint, save_checkpoint
+from xalign.training.trainer.dev_eval import LiveEncoder, evaluate_dev
+from xalign.training.trainer.distributed import init_distributed, mean_across, no_sync, process_group, wrap
+from xalign.training.trainer.metrics_log import (
+    LOSS_CURVE_FILE,
+    METRICS_FILE,
+    MetricsLog,
+    plot_loss_curves,
+    read_metrics,
+)
+from xalign.training.trainer.provenance import code_revision, library_versions
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from training.recipes.recipe import Decay
+from xalign.training.recipes.recipe import Decay
 
 
 def lr_factor(step: int, warmup: int, total: int, decay: Decay) -> float:

@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data.aligned import read_aligned
-from training.data.corpus import Corpus, describe_corpus
-from training.data.muse import read_muse
-from training.data.processing import deduplicate, english_centric, filter_length
-from training.data.records import ParallelRow, WordPair
-from training.data.shipped import multi30k, ntrex, wmt_newstest
-from training.data.tsv import read_tsv_pairs
-from training.data.xnli import read_xnli, xnli_files
-from training.evaluate.tatoeba import tatoeba_files
-from training.recipes.recipe import DataSource, DevEval, Recipe
+from xalign.training.data.aligned import read_aligned
+from xalign.training.data.corpus import Corpus, describe_corpus
+from xalign.training.data.muse import read_muse
+from xalign.training.data.processing import deduplicate, english_centric, filter_length
+from xalign.training.data.records import ParallelRow, WordPair
+from xalign.training.data.shipped import multi30k, ntrex, wmt_newstest
+from xalign.training.data.tsv import read_tsv_pairs
+from xalign.training.data.xnli import read_xnli, xnli_files
+from xalign.training.evaluate.tatoeba import tatoeba_files
+from xalign.training.recipes.recipe import DataSource, DevEval, Recipe
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from training.evaluate.encoder import Pooling, pool
-from training.objectives.align_mlm import MlmHead, dictionary_alignment_loss, mlm_loss
-from training.objectives.embedding_distillation import embedding_distillation_loss
-from training.objectives.multiway_contrastive import multiway_contrastive_loss
-from training.objectives.representation_translation import RepresentationTranslation, TokenSide
-from training.objectives.translation_ranking import translation_ranking_loss
-from training.recipes.recipe import Objective
-from training.trainer.batches import Batch, Needs, Tokenized
+from xalign.training.evaluate.encoder import Pooling, pool
+from xalign.training.objectives.align_mlm import MlmHead, dictionary_alignment_loss, mlm_loss
+from xalign.training.objectives.embedding_distillation import embedding_distillation_loss
+from xalign.training.objectives.multiway_contrastive import multiway_contrastive_loss
+from xalign.training.objectives.representation_translation import RepresentationTranslation, TokenSide
+from xalign.training.objectives.translation_ranking import translation_ranking_loss
+from xalign.training.recipes.recipe import Objective
+from xalign.training.trainer.batches import Batch, Needs, Tokenized
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from training.evaluate.encoder import Pooling
-from training.trainer.batches import Batch, Needs
-from training.trainer.tasks import StepContext, Task, combined_needs
+from xalign.training.evaluate.encoder import Pooling
+from xalign.training.trainer.batches import Batch, Needs
+from xalign.training.trainer.tasks import StepContext, Task, combined_needs
 
 
 class TrainModule(nn.Module):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_models import MAX_LEN, Exported
 from tokenizers import Tokenizer
 
-from export.dual_encoder import export_dual_encoder, load_dual_encoder
-from export.fp16 import convert_fp16
-from export.parity import ParityResult, check_parity, load_parity_texts, load_tokenizer
-from export.quantize import quantize_int8
-from tests.tiny_models import MAX_LEN, Exported
+from xalign.export.dual_encoder import export_dual_encoder, load_dual_encoder
+from xalign.export.fp16 import convert_fp16
+from xalign.export.parity import ParityResult, check_parity, load_parity_texts, load_tokenizer
+from xalign.export.quantize import quantize_int8
 
 
 @pytest.fixture(scope="session")

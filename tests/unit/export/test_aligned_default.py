@@ -9,20 +9,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tiny_models import MAX_LEN, build_model_dir
+from trainer_recipes import make_recipe
 
-from export.aligned import GateError, gate_numbers, publish_default
-from export.cli import main
-from export.default_model import default_config
-from export.pipeline import Evaluate, Evaluation, ExportConfig, measure
-from modelstore import ModelStore
-from modelstore.integrity import sha256_file
-from modelstore.layout import ALIAS_HISTORY_FILE
-from modelstore.manifest import DataFile
-from modelstore.refs import parse_ref
-from tests.tiny_models import MAX_LEN, build_model_dir
-from tests.unit.training.trainer.conftest import make_recipe
-from training.delta import extract_delta
-from training.trainer.loop import train
+from xalign.export.aligned import GateError, gate_numbers, publish_default
+from xalign.export.cli import main
+from xalign.export.default_model import default_config
+from xalign.export.pipeline import Evaluate, Evaluation, ExportConfig, measure
+from xalign.modelstore import ModelStore
+from xalign.modelstore.integrity import sha256_file
+from xalign.modelstore.layout import ALIAS_HISTORY_FILE
+from xalign.modelstore.manifest import DataFile
+from xalign.modelstore.refs import parse_ref
+from xalign.training.delta import extract_delta
+from xalign.training.trainer.loop import train
 
 REPO = Path(__file__).resolve().parents[3]
 TATOEBA_MINI = REPO / "tests" / "data" / "tatoeba_mini"

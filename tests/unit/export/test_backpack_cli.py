@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_backpack import build_backpack_dir
 
-from export.cli import main
-from modelstore import ModelStore
-from modelstore.refs import ModelRef
-from tests.tiny_backpack import build_backpack_dir
-from training.backpack_training.manifest import BackpackRunManifest, write_manifest
-from training.data.corpus import describe_corpus
+from xalign.export.cli import main
+from xalign.modelstore import ModelStore
+from xalign.modelstore.refs import ModelRef
+from xalign.training.backpack_training.manifest import BackpackRunManifest, write_manifest
+from xalign.training.data.corpus import describe_corpus
 
 LINES = Path(__file__).resolve().parents[2] / "data" / "backpack" / "lines.txt"
 

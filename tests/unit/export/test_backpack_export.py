@@ -9,9 +9,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from tiny_backpack import DIM, MAX_LEN, SENSES, build_backpack_dir, publish_tiny_backpack, tiny_texts
 from tokenizers import Tokenizer
 
-from export.backpack import (
+from xalign.export.backpack import (
     FAMILY,
     OUTPUT_NAMES,
     BackpackGraph,
@@ -20,17 +21,15 @@ from export.backpack import (
     build_senses_table,
     check_backpack_parity,
     export_backpack,
-    load_senses,
     require_backpack_parity,
     run_onnx,
     run_torch,
-    save_senses,
 )
-from export.parity import ParityError, encode, load_tokenizer, open_session
-from modelstore import Manifest, ModelStore, ParityReport
-from modelstore.refs import parse_ref
-from tests.tiny_backpack import DIM, MAX_LEN, SENSES, build_backpack_dir, publish_tiny_backpack, tiny_texts
-from training.models.backpack import load_backpack
+from xalign.export.parity import ParityError, encode, load_tokenizer, open_session
+from xalign.modelstore import Manifest, ModelStore, ParityReport
+from xalign.modelstore.artifacts import read_senses, write_senses
+from xalign.modelstore.refs import parse_ref
+from xalign.training.models.backpack import load_backpack
 
 TEXTS = [
     "A man in a red hat.",
@@ -170,7 +169,7 @@ def test_senses_table_equals_brute_force(graph: BackpackGraph, tmp_path: Path) -
     assert table.top_ids.dtype == np.int32 and table.top_scores.dtype == np.float32
     np.testing.assert_array_equal(table.top_ids, expected)
     np.testing.assert_allclose(table.top_scores, np.take_along_axis(scores, expected, axis=-1), rtol=1e-4, atol=1e-6)
-    loaded = load_senses(save_senses(table, tmp_path / "senses.npz"))
+    loaded = read_senses(write_senses(table, tmp_path / "senses.npz"))
     np.testing.assert_array_equal(loaded.top_ids, table.top_ids)
     np.testing.assert_array_equal(loaded.output_embedding, model.embed.weight.detach().numpy())
     assert (loaded.n_senses, loaded.n_top) == (SENSES, 5)
@@ -188,7 +187,7 @@ def test_published_manifest_and_files(published: tuple[Path, Manifest]) -> None:
     assert set(manifest.parity) == {"fp32", "fp32.contextual", "fp32.senses", "fp32.alpha"}
     assert all(report.min_cosine > 0.9999 for report in manifest.parity.values())
     version = ModelStore(store).load(parse_ref("tiny-backpack"))  # verifies every sha256
-    table = load_senses(version.path / "senses.npz")
+    table = read_senses(version.path / "senses.npz")
     vocab = Tokenizer.from_file(str(version.path / "tokenizer.json")).get_vocab_size()
     assert table.top_ids.shape == (vocab, SENSES, 5)
     assert table.output_embedding.shape == (vocab, DIM)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from export.cli import main, parse_data_file, read_evaluation
-from export.parity import count_truncated, load_parity_texts
-from export.pipeline import ExportConfig
+from xalign.export.cli import main, parse_data_file, read_evaluation
+from xalign.export.parity import count_truncated, load_parity_texts
+from xalign.export.pipeline import ExportConfig
 
 
 def test_help_documents_every_config_field(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,12 +9,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from tiny_models import HIDDEN, Exported
 from tokenizers import Tokenizer
 
-from export.dual_encoder import DualEncoder, export_dual_encoder, pool
-from export.parity import FP32_MIN_COSINE, ParityResult, embed_onnx, embed_torch, encode, open_session
-from export.quantize import weight_matmuls
-from tests.tiny_models import HIDDEN, Exported
+from xalign.export.dual_encoder import DualEncoder, export_dual_encoder, pool
+from xalign.export.parity import FP32_MIN_COSINE, ParityResult, embed_onnx, embed_torch, encode, open_session
+from xalign.export.quantize import weight_matmuls
 
 
 def test_interface_is_dynamic_int64_in_float32_out(exported: Exported) -> None:

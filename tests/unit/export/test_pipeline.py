@@ -11,14 +11,14 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from tiny_models import MAX_LEN, Exported
 
-import export.pipeline
-from export.cli import main
-from export.parity import ParityError
-from export.pipeline import ExportConfig, export_and_publish, fingerprint
-from modelstore import InvalidNameError, Manifest, ModelStore
-from modelstore.refs import ModelRef
-from tests.tiny_models import MAX_LEN, Exported
+import xalign.export.pipeline
+from xalign.export.cli import main
+from xalign.export.parity import ParityError
+from xalign.export.pipeline import ExportConfig, export_and_publish, fingerprint
+from xalign.modelstore import InvalidNameError, Manifest, ModelStore
+from xalign.modelstore.refs import ModelRef
 
 EVALUATION = {"tatoeba": {"deu-eng": 0.5}}
 
@@ -119,7 +119,7 @@ def test_parity_failure_raises_and_publishes_nothing(
         _other_model(exported.fp32, path)
         return path
 
-    monkeypatch.setattr(export.pipeline, "export_dual_encoder", wrong_export)
+    monkeypatch.setattr(xalign.export.pipeline, "export_dual_encoder", wrong_export)
     config = _config(tiny_model_dir, tmp_path / "store", variants=("fp32",))
     with pytest.raises(ParityError, match=r"fp32 ONNX does not match PyTorch: min cosine"):
         export_and_publish(config)

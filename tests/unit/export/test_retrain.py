@@ -8,28 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from retrain_recipe import DATA, write_recipe
 
-from export.cli import _in_data_root, main
-from export.retrain import measured_langs
-from modelstore import Manifest, ModelStore
-from modelstore.integrity import sha256_file
-from modelstore.refs import ModelRef
-
-REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "tests" / "data" / "trainer"
-
-
-def write_recipe(folder: Path, base: Path, steps: int = 2) -> Path:
-    """A tiny En-X recipe over 16 Multi30k en-de rows; output in ``folder/run``."""
-    recipe = folder / "tiny_retrain.toml"
-    recipe.write_text(
-        f'base = "{base}"\noutput = "{folder / "run"}"\ndata_root = "{DATA}"\n'
-        f"steps = {steps}\nbatch_size = 4\nlr = 1e-3\nmax_seq_length = 24\n"
-        'device = "cpu"\n\n[[objectives]]\nname = "translation_ranking"\n\n'
-        '[[data]]\nkind = "multi30k"\npath = "multi30k"\nsplit = "train"\nlangs = ["en", "de"]\nmax_rows = 16\n',
-        encoding="utf-8",
-    )
-    return recipe
+from xalign.export.cli import _in_data_root, main
+from xalign.export.retrain import measured_langs
+from xalign.modelstore import Manifest, ModelStore
+from xalign.modelstore.integrity import sha256_file
+from xalign.modelstore.refs import ModelRef
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec
 
-from modelstore import InvalidNameError, ModelStore, ReferenceNotFoundError
-from modelstore.refs import parse_ref
-
-from .conftest import make_files, make_spec
+from xalign.modelstore import InvalidNameError, ModelStore, ReferenceNotFoundError
+from xalign.modelstore.refs import parse_ref
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec, scores
 
-from modelstore import ModelStore
-from modelstore.cli import main
-
-from .conftest import make_files, make_spec, scores
+from xalign.modelstore import ModelStore
+from xalign.modelstore.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -8,11 +8,11 @@ import threading
 import time
 from pathlib import Path
 
-from modelstore import ModelStore
-from modelstore.cli import main
-from modelstore.gc import collect, collect_at_start
+from store_specs import make_files, make_spec
 
-from .conftest import make_files, make_spec
+from xalign.modelstore import ModelStore
+from xalign.modelstore.cli import main
+from xalign.modelstore.gc import collect, collect_at_start
 
 
 def test_live_publisher_survives_dead_leftovers_go(tmp_path: Path) -> None:
@@ -69,8 +69,8 @@ def test_cli_gc_and_the_start_hook(tmp_path: Path) -> None:
 def test_the_service_collects_at_start(tiny_store: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient  # noqa: PLC0415
 
-    from service.app import create_app  # noqa: PLC0415
-    from service.settings import Settings  # noqa: PLC0415
+    from xalign.service.app import create_app  # noqa: PLC0415
+    from xalign.service.settings import Settings  # noqa: PLC0415
 
     store = Path(shutil.copytree(tiny_store, tmp_path / "store"))
     dead = store / "tiny" / ".tmp-killed"

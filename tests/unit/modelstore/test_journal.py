@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec
 
-from modelstore import ModelStore
-from modelstore.cli import main
-from modelstore.gc import collect
-from modelstore.history import MAX_EVENTS, MAX_STACK, disagreements, read_journal
-
-from .conftest import make_files, make_spec
+from xalign.modelstore import ModelStore
+from xalign.modelstore.cli import main
+from xalign.modelstore.gc import collect
+from xalign.modelstore.history import MAX_EVENTS, MAX_STACK, disagreements, read_journal
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec
 
-from modelstore import InvalidNameError, ManifestError, ModelStore, SchemaVersionError
-from modelstore.manifest import parse_manifest
-from modelstore.names import MAX_NAME_LENGTH, validate_name
-from modelstore.refs import parse_ref
-
-from .conftest import make_files, make_spec
+from xalign.modelstore import InvalidNameError, ManifestError, ModelStore, SchemaVersionError
+from xalign.modelstore.manifest import parse_manifest
+from xalign.modelstore.names import MAX_NAME_LENGTH, validate_name
+from xalign.modelstore.refs import parse_ref
 
 
 @pytest.mark.parametrize(

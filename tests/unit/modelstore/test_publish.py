@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec
 
-from modelstore import CorruptFileError, ModelStore, PublishError
-from modelstore.refs import parse_ref
-
-from .conftest import make_files, make_spec
+from xalign.modelstore import CorruptFileError, ModelStore, PublishError
+from xalign.modelstore.refs import parse_ref
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -92,8 +91,8 @@ _PUBLISHER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from unit.modelstore.conftest import make_files, make_spec
-    from modelstore import ModelStore
+    from store_specs import make_files, make_spec
+    from xalign.modelstore import ModelStore
 
     store, src, marker, payload_mb = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     files = make_files(src, b"x" * (payload_mb << 20) + src.name.encode())
@@ -113,7 +112,7 @@ def _publisher(tmp_path: Path, store: Path, tag: str, marker: str, payload_mb: i
     # One script per publisher: rewriting a shared one while an earlier process is still reading it gave that
     # process an empty script, which "published" nothing and exited 0.
     script = tmp_path / f"publisher-{tag}.py"
-    script.write_text(_PUBLISHER.format(tests=str(REPO / "tests")))
+    script.write_text(_PUBLISHER.format(tests=str(REPO / "tests" / "support")))
     return subprocess.Popen(
         [sys.executable, str(script), str(store), str(tmp_path / tag), str(tmp_path / marker), str(payload_mb)],
         cwd=REPO,

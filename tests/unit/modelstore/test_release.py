@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec, scores
 
-from modelstore import ModelStore
-from modelstore.release import GatePolicy, compare, pin_initial, release, rollback
-
-from .conftest import make_files, make_spec, scores
+from xalign.modelstore import ModelStore
+from xalign.modelstore.release import GatePolicy, compare, pin_initial, release, rollback
 
 BASE = scores(50.0, 50.0, 50.0, 40.0)
 

@@ -6,14 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from store_specs import make_files, make_spec
 
-from modelstore import ModelStore
-from modelstore.cli import main
-from modelstore.errors import CorruptFileError
-from modelstore.refs import ModelRef
-from modelstore.seed import seed_store
-
-from .conftest import make_files, make_spec
+from xalign.modelstore import ModelStore
+from xalign.modelstore.cli import main
+from xalign.modelstore.errors import CorruptFileError
+from xalign.modelstore.refs import ModelRef
+from xalign.modelstore.seed import seed_store
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from service.engine.admission import Admission, Bounds
-from service.errors import OverloadedError, PayloadTooLargeError
+from xalign.service.engine.admission import Admission, Bounds
+from xalign.service.errors import OverloadedError, PayloadTooLargeError
 
 
 def _admission(**bounds: Any) -> Admission:

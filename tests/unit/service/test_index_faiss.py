@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.search.faiss_index import VectorIndex, validate_params
-from service.search.margin import l2_normalize
+from xalign.runtime.margin import l2_normalize
+from xalign.service.search.faiss_index import VectorIndex, validate_params
 
 DIM = 16
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.search.index_store import IndexExistsError, IndexStore, StaleGenerationError, StoredIndex
-from service.search.margin import l2_normalize
-from service.search.persistence import IndexMeta, LogWriter, Record, encode_record, read_meta, replay
+from xalign.runtime.margin import l2_normalize
+from xalign.service.search.index_store import IndexExistsError, IndexStore, StaleGenerationError, StoredIndex
+from xalign.service.search.persistence import IndexMeta, LogWriter, Record, encode_record, read_meta, replay
 
 DIM = 8
 RNG = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from service.search.margin import (
+from xalign.runtime.margin import (
     Margin,
     MinedPair,
     MiningConfig,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.engine.session import CPU, CUDA, choose_providers
+from xalign.runtime.session import CPU, CUDA, choose_providers
 
 
 def test_cuda_first_when_available_and_preferred() -> None:

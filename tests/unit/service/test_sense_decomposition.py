@@ -6,8 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from service.senses.decomposition import SenseArrays, contribution_values, next_word, token_senses
-from service.senses.table import SenseTable
+from xalign.modelstore.artifacts import SenseTable
+from xalign.runtime.senses.decomposition import SenseArrays, contribution_values, next_word, token_senses
 
 VOCAB, K, D, N_TOP = 7, 3, 4, 4
 WORDS = [f"w{i}" for i in range(VOCAB)]

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from e5s1_writer import F32, TinySpec, random_weights, write_e5s1
 
-from tests.unit.training.e5s1_writer import F32, TinySpec, random_weights, write_e5s1
-from training.models import offline_e5
-from training.models.e5s1 import E5S1FormatError, dequantize_q4_0, read_e5s1
+from xalign.training.models import offline_e5
+from xalign.training.models.e5s1 import E5S1FormatError, dequantize_q4_0, read_e5s1
 
 # ---------------------------------------------------------------------------------------------------- helpers
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.evaluate.bucc import (
+from xalign.training.evaluate.bucc import (
     BuccCorpus,
     cap_bucc,
     evaluate_bucc,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import build_parser, main
+from xalign.training.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "tests" / "data"
@@ -67,7 +67,11 @@ def test_help_documents_every_option() -> None:
 
 def test_runs_as_a_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "training.cli", "eval", "--help"], capture_output=True, text=True, cwd=REPO, check=False
+        [sys.executable, "-m", "xalign.training.cli", "eval", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert result.returncode == 0
     for option in (

@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from training.cli import main  # noqa: E402
-from training.evaluate.encoder import TransformersEncoder  # noqa: E402
+from xalign.training.cli import main  # noqa: E402
+from xalign.training.evaluate.encoder import TransformersEncoder  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from modelstore.manifest import ModelSpec
-from training.evaluate.bucc import BuccResult
-from training.evaluate.report import EvalReport, evaluation_dict, render_markdown, tatoeba_table, write_json
-from training.evaluate.tatoeba import TatoebaResult
+from xalign.modelstore.manifest import ModelSpec
+from xalign.training.evaluate.bucc import BuccResult
+from xalign.training.evaluate.report import EvalReport, evaluation_dict, render_markdown, tatoeba_table, write_json
+from xalign.training.evaluate.tatoeba import TatoebaResult
 
 REPORT = EvalReport(
     model="tiny-e5",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.evaluate.tatoeba import (
+from xalign.training.evaluate.tatoeba import (
     TatoebaResult,
     evaluate_tatoeba,
     read_tatoeba,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_backpack import DIM, SENSES, build_backpack_dir, tiny_config
 
-from tests.tiny_backpack import DIM, SENSES, build_backpack_dir, tiny_config
-from training.models.backpack import (
+from xalign.training.models.backpack import (
     Backpack,
     BackpackConfig,
     allowed_pairs,
@@ -16,7 +16,7 @@ from training.models.backpack import (
     load_backpack,
     save_backpack,
 )
-from training.models.backpack_tokenizer import load_tokenizer
+from xalign.training.models.backpack_tokenizer import load_tokenizer
 
 VOCAB = 50
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_backpack import tiny_texts
 
-from tests.tiny_backpack import tiny_texts
-from training.models.backpack_tokenizer import SPECIAL_TOKENS, load_tokenizer, save_tokenizer, train_tokenizer
+from xalign.training.models.backpack_tokenizer import SPECIAL_TOKENS, load_tokenizer, save_tokenizer, train_tokenizer
 
 UNSEEN = ["Ein Hund läuft über die Straße.", "Привет, мир 🙂", "日本語のテキスト", "tab\tand  two spaces"]
 

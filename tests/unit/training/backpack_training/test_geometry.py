@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backpack_training_data import tiny_model
 from tokenizers import Tokenizer
 
 from benchmarks.backpack.geometry import (
@@ -18,9 +19,8 @@ from benchmarks.backpack.geometry import (
     single_token_pairs,
 )
 from benchmarks.backpack.lm_eval import perplexity, retrieval_accuracy, sentence_embeddings
-from tests.unit.training.backpack_training.conftest import tiny_model
-from training.data.muse import read_muse
-from training.data.records import WordPair
+from xalign.training.data.muse import read_muse
+from xalign.training.data.records import WordPair
 
 
 def _space(seed: int, n: int = 40, dim: int = 12) -> np.ndarray:

@@ -10,13 +10,13 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from training.backpack_training.batches import EOS_ID, batch_indices, encode_texts, pad_batch
-from training.backpack_training.loop import train_backpack
-from training.backpack_training.manifest import read_manifest
-from training.backpack_training.recipe import recipe_from_mapping
-from training.cli import main
-from training.data.corpus import sha256_of
-from training.models.backpack import load_backpack
+from xalign.training.backpack_training.batches import EOS_ID, batch_indices, encode_texts, pad_batch
+from xalign.training.backpack_training.loop import train_backpack
+from xalign.training.backpack_training.manifest import read_manifest
+from xalign.training.backpack_training.recipe import recipe_from_mapping
+from xalign.training.cli import main
+from xalign.training.data.corpus import sha256_of
+from xalign.training.models.backpack import load_backpack
 
 TEXTS = [{"kind": "multi30k", "path": "multi30k", "split": "train", "lang": "en"}]
 TOKENIZER_TEXTS = [*TEXTS, {"kind": "multi30k", "path": "multi30k", "split": "train", "lang": "de"}]
@@ -91,7 +91,7 @@ def test_the_cli_subcommand_trains_a_recipe_file(data_root: Path, tmp_path: Path
         '[[texts]]\nkind = "multi30k"\npath = "multi30k"\nsplit = "val"\nlang = "de"\n',
         encoding="utf-8",
     )
-    from training.models.backpack_tokenizer import train_tokenizer  # noqa: PLC0415
+    from xalign.training.models.backpack_tokenizer import train_tokenizer  # noqa: PLC0415
 
     train_tokenizer(["ein Hund läuft", "zwei Hunde"] * 5, vocab_size=270).save(str(tmp_path / "tok.json"))
     assert main(["backpack", str(recipe), "--steps", "2", "--no-progress"]) == 0

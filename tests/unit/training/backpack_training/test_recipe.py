@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from training.backpack_training.recipe import load_backpack_recipe, recipe_from_mapping, recipe_to_dict
-from training.recipes.recipe import RecipeError
+from xalign.training.backpack_training.recipe import load_backpack_recipe, recipe_from_mapping, recipe_to_dict
+from xalign.training.recipes.recipe import RecipeError
 
 RECIPES = Path(__file__).resolve().parents[4] / "training" / "recipes" / "backpack"
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from backpack_training_data import tiny_model
 
-from tests.unit.training.backpack_training.conftest import tiny_model
-from training.objectives.sensia import (
+from xalign.training.objectives.sensia import (
     SensiaWeights,
     TokenBatch,
     context_alignment_loss,

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from data_paths import MINI
 
-from tests.unit.training.data.paths import MINI
-from training.data.aligned import load_aligned, read_aligned
-from training.data.errors import DataError
-from training.data.shipped import multi30k, ntrex, wmt_newstest
+from xalign.training.data.aligned import load_aligned, read_aligned
+from xalign.training.data.errors import DataError
+from xalign.training.data.shipped import multi30k, ntrex, wmt_newstest
 
 
 def test_multi30k_rows_are_four_way_and_line_aligned() -> None:
@@ -71,7 +71,7 @@ def test_rows_with_an_empty_side_are_dropped_and_counted(tmp_path: Path, caplog:
     result = load_aligned(files)
     assert (result.lines, result.dropped) == (4, 2)
     assert [row.texts for row in result.rows] == [{"de": "eins", "en": "one"}, {"de": "vier", "en": "four"}]
-    with caplog.at_level(logging.WARNING, logger="training.data.aligned"):
+    with caplog.at_level(logging.WARNING, logger="xalign.training.data.aligned"):
         assert read_aligned(files) == result.rows
     assert "dropped 2 of 4 rows" in caplog.text
 

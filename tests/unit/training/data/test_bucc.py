@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from data_paths import BUCC_MINI
 
-import training.data.bucc as data_bucc
-import training.evaluate.bucc as eval_bucc
-from tests.unit.training.data.paths import BUCC_MINI
-from training.data.bucc import read_bucc, read_bucc_pairs
-from training.data.errors import DataError
+import xalign.training.data.bucc as data_bucc
+import xalign.training.evaluate.bucc as eval_bucc
+from xalign.training.data.bucc import read_bucc, read_bucc_pairs
+from xalign.training.data.errors import DataError
 
 
 def test_gold_pairs_become_rows_in_gold_id_order() -> None:

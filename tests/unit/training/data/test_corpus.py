@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from data_paths import MINI
 
-from modelstore.manifest import DataFile
-from tests.unit.training.data.paths import MINI
-from training.data.corpus import Corpus, describe_corpus, sha256_of
-from training.data.errors import DataError
-from training.data.shipped import multi30k
+from xalign.modelstore.manifest import DataFile
+from xalign.training.data.corpus import Corpus, describe_corpus, sha256_of
+from xalign.training.data.errors import DataError
+from xalign.training.data.shipped import multi30k
 
 
 def test_sha256_of_is_the_sha256_of_the_bytes() -> None:

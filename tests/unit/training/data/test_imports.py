@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.unit.training.data.paths import REPO
+from data_paths import REPO
 
 _BLOCK = """
 import importlib, importlib.abc, pkgutil, sys
@@ -17,8 +17,8 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Block())
-root = importlib.import_module("training.data")
-for info in pkgutil.walk_packages(root.__path__, prefix="training.data."):
+root = importlib.import_module("xalign.training.data")
+for info in pkgutil.walk_packages(root.__path__, prefix="xalign.training.data."):
     importlib.import_module(info.name)
 __EXTRA__
 print("ok")
@@ -37,6 +37,6 @@ def test_every_data_module_imports_without_torch_or_faiss() -> None:
 
 
 def test_the_blocker_blocks_faiss() -> None:
-    result = _run("import training.evaluate.bucc")  # pulls faiss through service.search.margin
+    result = _run("import xalign.training.evaluate.bucc")  # pulls faiss through runtime.margin
     assert result.returncode != 0
     assert "faiss is blocked" in result.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.data.licences import DATA_LICENCES, data_licences
+from xalign.training.data.licences import DATA_LICENCES, data_licences
 
 
 def test_one_line_per_corpus_in_first_seen_order() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data.errors import DataError
-from training.data.lines import count_lines, read_lines
+from xalign.training.data.errors import DataError
+from xalign.training.data.lines import count_lines, read_lines
 
 
 def test_lines_split_on_lf_only(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from data_paths import MINI
 
-from tests.unit.training.data.paths import MINI
-from training.data.errors import DataError
-from training.data.muse import detect_format, read_muse
-from training.data.records import WordPair
+from xalign.training.data.errors import DataError
+from xalign.training.data.muse import detect_format, read_muse
+from xalign.training.data.records import WordPair
 
 MUSE = MINI / "muse"
 

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from data_paths import MINI, REPO
 
-from tests.unit.training.data.paths import MINI, REPO
-from training.data.aligned import read_aligned
-from training.data.processing import deduplicate, english_centric, filter_length, restrict, shuffled
-from training.data.records import ParallelRow
-from training.data.shipped import multi30k
+from xalign.training.data.aligned import read_aligned
+from xalign.training.data.processing import deduplicate, english_centric, filter_length, restrict, shuffled
+from xalign.training.data.records import ParallelRow
+from xalign.training.data.shipped import multi30k
 
 
 def _rows() -> list[ParallelRow]:
@@ -54,9 +54,9 @@ def test_shuffle_is_a_permutation_fixed_by_the_seed() -> None:
 _CHILD = """
 import json
 from pathlib import Path
-from training.data.aligned import read_aligned
-from training.data.processing import shuffled
-from training.data.shipped import multi30k
+from xalign.training.data.aligned import read_aligned
+from xalign.training.data.processing import shuffled
+from xalign.training.data.shipped import multi30k
 rows = read_aligned(multi30k(Path({mini!r}) / "multi30k", "train"))
 print(json.dumps([row.texts["en"] for row in shuffled(rows, seed=13)]))
 """

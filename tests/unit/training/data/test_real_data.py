@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from data_paths import SHARED_DATA
 
-from tests.unit.training.data.paths import SHARED_DATA
-from training.data.aligned import load_aligned
-from training.data.corpus import sha256_of
-from training.data.errors import DataError
-from training.data.muse import read_muse
-from training.data.processing import english_centric
-from training.data.shipped import multi30k
-from training.data.xnli import XNLI_LANGS, load_xnli
+from xalign.training.data.aligned import load_aligned
+from xalign.training.data.corpus import sha256_of
+from xalign.training.data.errors import DataError
+from xalign.training.data.muse import read_muse
+from xalign.training.data.processing import english_centric
+from xalign.training.data.shipped import multi30k
+from xalign.training.data.xnli import XNLI_LANGS, load_xnli
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"{SHARED_DATA} not present")
 

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from training.data.records import ParallelRow, WordPair
+from xalign.training.data.records import ParallelRow, WordPair
 
 
 def test_row_langs_are_sorted_and_pairs_cover_every_language_pair_once() -> None:

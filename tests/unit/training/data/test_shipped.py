@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from data_paths import MINI
 
-from tests.unit.training.data.paths import MINI
-from training.data.shipped import NTREX_FILES, multi30k, ntrex
+from xalign.training.data.shipped import NTREX_FILES, multi30k, ntrex
 
 
 def test_ntrex_maps_iso1_codes_to_its_file_names() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from data_paths import MINI
 
-from tests.unit.training.data.paths import MINI
-from training.data.errors import DataError
-from training.data.tsv import read_tsv_pairs
+from xalign.training.data.errors import DataError
+from xalign.training.data.tsv import read_tsv_pairs
 
 
 def test_columns_pick_the_two_sides() -> None:

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from data_paths import MINI
 
-from tests.unit.training.data.paths import MINI
-from training.data.errors import DataError
-from training.data.xnli import load_xnli, read_xnli
+from xalign.training.data.errors import DataError
+from xalign.training.data.xnli import load_xnli, read_xnli
 
 XNLI = MINI / "xnli"
 

@@ -11,7 +11,7 @@ import transformers
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from torch import nn
 
-from training.objectives.align_mlm import (
+from xalign.training.objectives.align_mlm import (
     IGNORE_INDEX,
     MlmHead,
     PaddedPieces,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.objectives.embedding_distillation import embedding_distillation_loss
+from xalign.training.objectives.embedding_distillation import embedding_distillation_loss
 
 SRC = [[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]]
 TGT = [[0.9, 1.5, 1.0], [0.0, -0.8, 1.2]]

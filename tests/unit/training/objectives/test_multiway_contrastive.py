@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.objectives.multiway_contrastive import multiway_contrastive_loss
-from training.objectives.translation_ranking import translation_ranking_loss
+from xalign.training.objectives.multiway_contrastive import multiway_contrastive_loss
+from xalign.training.objectives.translation_ranking import translation_ranking_loss
 
 
 def _emb(batch: int, languages: int, dim: int = 8, seed: int = 0) -> torch.Tensor:

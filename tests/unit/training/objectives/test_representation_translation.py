@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.objectives.representation_translation import (
+from xalign.training.objectives.representation_translation import (
     DEFAULT_WEIGHT,
     RepresentationTranslation,
     TokenSide,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.objectives.translation_ranking import translation_ranking_loss
+from xalign.training.objectives.translation_ranking import translation_ranking_loss
 
 SRC = [[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [-1.5, 0.2, 0.7]]
 TGT = [[0.9, 1.5, 1.0], [0.0, -0.8, 1.2], [2.0, 0.1, -0.3]]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import transformers
 
-from training.data.records import ParallelRow, WordPair
-from training.trainer.batches import Collator, Needs, TextTokenizer, choose_pair, prefix_pieces
-from training.trainer.order import Window
+from xalign.training.data.records import ParallelRow, WordPair
+from xalign.training.trainer.batches import Collator, Needs, TextTokenizer, choose_pair, prefix_pieces
+from xalign.training.trainer.order import Window
 
 ROWS = [
     ParallelRow({"en": "a dog runs", "de": "ein hund rennt", "fr": "un chien court"}),

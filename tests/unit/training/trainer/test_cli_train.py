@@ -5,29 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from trainer_recipes import write_cli_recipe
 
-from training.cli import main
-from training.trainer.checkpoint import list_checkpoints, read_manifest
-
-from .conftest import DATA
-
-
-def _write_recipe(folder: Path, model_dir: Path, extra: str = "") -> Path:
-    path = folder / "tiny.toml"
-    path.write_text(
-        f'base = "{model_dir}"\noutput = "run"\ndata_root = "{DATA}"\nsteps = 4\nbatch_size = 4\n'
-        f'max_seq_length = 32\nlr = 1e-3\nkeep_checkpoints = 0\ndevice = "cpu"\n{extra}'
-        '[[data]]\nkind = "multi30k"\npath = "multi30k"\nsplit = "train"\nlangs = ["en", "de"]\n'
-        '[[objectives]]\nname = "translation_ranking"\n',
-        encoding="utf-8",
-    )
-    return path
+from xalign.training.cli import main
+from xalign.training.trainer.checkpoint import list_checkpoints, read_manifest
 
 
 def test_train_stop_and_resume_from_the_command_line(
     mlm_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    recipe = _write_recipe(tmp_path, mlm_model_dir)
+    recipe = write_cli_recipe(tmp_path, mlm_model_dir)
     assert main(["train", str(recipe), "--stop-after", "2", "--no-progress"]) == 0
     assert "step 2: " in capsys.readouterr().out
     assert main(["train", str(recipe), "--resume", "--no-progress"]) == 0
@@ -52,7 +39,7 @@ def test_usage_and_recipe_errors_exit_2_with_one_line(
     case: tuple[list[str], str], message: str, mlm_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv_tail, extra = case
-    recipe = _write_recipe(tmp_path, mlm_model_dir, extra)
+    recipe = write_cli_recipe(tmp_path, mlm_model_dir, extra)
     assert main(["train", str(recipe), *argv_tail]) == 2
     err = capsys.readouterr().err
     assert err.startswith("xalign-train train: ") and message in err and err.count("\n") == 1

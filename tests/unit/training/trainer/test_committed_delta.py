@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from modelstore.integrity import sha256_file
-from training.delta import DELTA_FILE, DeltaManifest, read_delta
-from training.recipes.recipe import TATOEBA_DEV_LANGS
-from training.trainer.build import TRAINING_KEYS
+from xalign.modelstore.integrity import sha256_file
+from xalign.training.delta import DELTA_FILE, DeltaManifest, read_delta
+from xalign.training.recipes.recipe import TATOEBA_DEV_LANGS
+from xalign.training.trainer.build import TRAINING_KEYS
 
 REPO = Path(__file__).resolve().parents[4]
 DELTA = REPO / "deltas" / "xalign-e5-small"

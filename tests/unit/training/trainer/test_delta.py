@@ -10,11 +10,12 @@ import pytest
 import torch
 import transformers
 from safetensors.torch import load_file, save_file
+from tiny_models import build_model_dir
+from trainer_recipes import make_recipe, write_cli_recipe
 
-from modelstore.integrity import sha256_file
-from tests.tiny_models import build_model_dir
-from training.cli import main
-from training.delta import (
+from xalign.modelstore.integrity import sha256_file
+from xalign.training.cli import main
+from xalign.training.delta import (
     APPLIED_RECORD,
     DELTA_FILE,
     RECIPE_COPY,
@@ -23,10 +24,7 @@ from training.delta import (
     extract_delta,
     read_delta,
 )
-from training.trainer.loop import train
-
-from .conftest import make_recipe
-from .test_cli_train import _write_recipe
+from xalign.training.trainer.loop import train
 
 EVALUATION = {"tatoeba": {"deu-eng": 12.5, "mean": 11.0}}
 
@@ -170,7 +168,7 @@ def test_extract_refuses_to_replace_a_folder_that_is_not_a_delta(
 
 
 def test_cli_extract_and_apply(mlm_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    recipe = _write_recipe(tmp_path, mlm_model_dir, "train_top_layers = 1\n")
+    recipe = write_cli_recipe(tmp_path, mlm_model_dir, "train_top_layers = 1\n")
     assert main(["train", str(recipe), "--steps", "1", "--no-progress"]) == 0
     checkpoint = tmp_path / "run" / "step-000001"
     evaluation = tmp_path / "eval.json"
@@ -184,7 +182,7 @@ def test_cli_extract_and_apply(mlm_model_dir: Path, tmp_path: Path, capsys: pyte
     assert main(["delta", "apply", str(delta), "--base", str(mlm_model_dir), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out")
     # A recipe file that did not train this checkpoint, and a wrong base: one line each, exit 2.
-    other = _write_recipe(tmp_path / "run", mlm_model_dir, "train_top_layers = 2\n")
+    other = write_cli_recipe(tmp_path / "run", mlm_model_dir, "train_top_layers = 2\n")
     assert main([*argv, "--recipe", str(other)]) == 2
     assert "not the recipe of this checkpoint (train_top_layers differ)" in capsys.readouterr().err
     wrong = build_model_dir(tmp_path / "wrong", seed=3)

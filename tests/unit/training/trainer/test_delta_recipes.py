@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from training.delta import MAX_DELTA_BYTES
-from training.recipes import RECIPES_DIR
-from training.recipes.loader import load_recipe
+from xalign.training.delta import MAX_DELTA_BYTES
+from xalign.training.recipes import RECIPES_DIR
+from xalign.training.recipes.loader import load_recipe
 
 # Bytes of one multilingual-e5-small layer in fp32: 4 attention (384x384 + 384) and 2 FFN (384x1536) blocks
 # with biases, plus 2 LayerNorms.

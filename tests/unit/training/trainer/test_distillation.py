@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import transformers
+from resume_checks import interrupted_equals_uninterrupted
+from trainer_recipes import DATA, make_recipe
 
-from training.evaluate.encoder import TransformersEncoder
-from training.trainer.build import build_module
-from training.trainer.loop import train
-
-from .conftest import DATA, make_recipe
-from .test_train import _interrupted_equals_uninterrupted
+from xalign.training.evaluate.encoder import TransformersEncoder
+from xalign.training.trainer.build import build_module
+from xalign.training.trainer.loop import train
 
 ENGLISH = DATA / "multi30k" / "train.en"
 
@@ -37,7 +36,7 @@ def test_resume_is_exact_because_the_teacher_is_always_the_base(mlm_model_dir: P
     # A resumed run loads the encoder from its checkpoint; were the teacher taken from there too, the losses
     # after the resume would differ from the uninterrupted run's.
     recipe = make_recipe(mlm_model_dir, tmp_path / "whole", "en_x_distill", train_top_layers=1, steps=4)
-    _interrupted_equals_uninterrupted(recipe, tmp_path)
+    interrupted_equals_uninterrupted(recipe, tmp_path)
 
 
 def test_anchor_keeps_english_nearer_the_base_than_ranking_alone(mlm_model_dir: Path, tmp_path: Path) -> None:

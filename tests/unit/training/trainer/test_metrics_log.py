@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.trainer.metrics_log import MetricsLog, loss_series, plot_loss_curves, read_metrics
+from xalign.training.trainer.metrics_log import MetricsLog, loss_series, plot_loss_curves, read_metrics
 
 
 def test_append_truncate_and_plot(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.trainer.optim import build_optimizer, build_scheduler, lr_factor
+from xalign.training.trainer.optim import build_optimizer, build_scheduler, lr_factor
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.trainer.order import Cursor, DataOrder, epoch_permutation
+from xalign.training.trainer.order import Cursor, DataOrder, epoch_permutation
 
 
 def _walk(order: DataOrder, cursor: Cursor, windows: int, rank: int = 0) -> tuple[list[list[int]], Cursor]:

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trainer_recipes import DATA, recipe_dict
 
-from training.recipes import RECIPES_DIR
-from training.recipes.loader import Overrides, load_recipe, recipe_from_mapping, recipe_to_dict
-from training.recipes.recipe import Objective, RecipeError
-
-from .conftest import DATA, recipe_dict
+from xalign.training.recipes import RECIPES_DIR
+from xalign.training.recipes.loader import Overrides, load_recipe, recipe_from_mapping, recipe_to_dict
+from xalign.training.recipes.recipe import Objective, RecipeError
 
 SHIPPED = ("en_x", "multiway", "dap", "multiway_align_mlm")
 

@@ -6,11 +6,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from trainer_recipes import DATA, MULTI30K, recipe_dict
 
-from training.recipes.loader import recipe_from_mapping
-from training.trainer.sources import TrainingData, load_training_data
-
-from .conftest import DATA, MULTI30K, recipe_dict
+from xalign.training.recipes.loader import recipe_from_mapping
+from xalign.training.trainer.sources import TrainingData, load_training_data
 
 XNLI = {"kind": "xnli", "path": "xnli", "split": "dev", "langs": ["en", "de"]}
 

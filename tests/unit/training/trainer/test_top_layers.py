@@ -8,15 +8,14 @@ from typing import Any
 import pytest
 import torch
 import transformers
+from resume_checks import interrupted_equals_uninterrupted
 from safetensors.torch import load_file
+from trainer_recipes import DATA, DICTIONARY, make_recipe, recipe_dict
 
-from training.recipes.loader import recipe_from_mapping
-from training.recipes.recipe import RecipeError
-from training.trainer.build import build_module
-from training.trainer.loop import train
-
-from .conftest import DATA, DICTIONARY, make_recipe, recipe_dict
-from .test_train import _interrupted_equals_uninterrupted
+from xalign.training.recipes.loader import recipe_from_mapping
+from xalign.training.recipes.recipe import RecipeError
+from xalign.training.trainer.build import build_module
+from xalign.training.trainer.loop import train
 
 
 @pytest.mark.parametrize(
@@ -63,7 +62,7 @@ def test_build_leaves_only_the_top_layers_and_the_heads_trainable(mlm_model_dir:
 
 def test_resume_with_top_layers_is_exact(mlm_model_dir: Path, tmp_path: Path) -> None:
     recipe = make_recipe(mlm_model_dir, tmp_path / "whole", "dap", train_top_layers=1, steps=4, grad_accum=2)
-    _interrupted_equals_uninterrupted(recipe, tmp_path)
+    interrupted_equals_uninterrupted(recipe, tmp_path)
 
 
 def test_more_layers_than_the_model_has_are_refused(mlm_model_dir: Path, tmp_path: Path) -> None:

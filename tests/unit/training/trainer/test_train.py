@@ -10,25 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from resume_checks import interrupted_equals_uninterrupted, train_records, weights
+from trainer_recipes import DATA, MIXES, TATOEBA_MINI, make_recipe
 
-from training.evaluate.encoder import TransformersEncoder
-from training.recipes.recipe import Recipe
-from training.trainer.checkpoint import CHECKPOINT_MANIFEST, TRAINING_STATE, list_checkpoints, read_manifest
-from training.trainer.loop import train
-from training.trainer.metrics_log import LOSS_CURVE_FILE, METRICS_FILE, read_metrics
-
-from .conftest import DATA, MIXES, TATOEBA_MINI, make_recipe
+from xalign.training.evaluate.encoder import TransformersEncoder
+from xalign.training.trainer.checkpoint import CHECKPOINT_MANIFEST, TRAINING_STATE, list_checkpoints, read_manifest
+from xalign.training.trainer.loop import train
+from xalign.training.trainer.metrics_log import LOSS_CURVE_FILE, METRICS_FILE, read_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(checkpoint / "model.safetensors"))
-
-
-def _train_records(output: Path) -> list[dict]:
-    return [r for r in read_metrics(output / METRICS_FILE) if "loss" in r]
 
 
 @pytest.mark.parametrize("mix", sorted(MIXES))
@@ -36,7 +26,7 @@ def test_each_objective_mix_trains_six_steps(mix: str, mlm_model_dir: Path, tmp_
     recipe = make_recipe(mlm_model_dir, tmp_path / "run", mix)
     result = train(recipe, progress=False)
     assert result.step == 6
-    records = _train_records(recipe.output)
+    records = train_records(recipe.output)
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
     for record in records:
         assert math.isfinite(record["loss"]) and record["examples_per_s"] > 0
@@ -46,7 +36,7 @@ def test_each_objective_mix_trains_six_steps(mix: str, mlm_model_dir: Path, tmp_
     last = records[-1]
     assert last["loss"] == pytest.approx(sum(w * last["losses"][n] for n, w in weights.items()), rel=1e-5)
     assert result.checkpoint == recipe.output / "step-000006"
-    before, after = _weights(mlm_model_dir), _weights(result.checkpoint)
+    before, after = weights(mlm_model_dir), weights(result.checkpoint)
     assert set(before) == set(after)  # the exported folder holds the encoder only, no training heads
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
@@ -66,35 +56,10 @@ def test_loss_falls_over_thirty_steps(mlm_model_dir: Path, tmp_path: Path) -> No
         max_seq_length=24,
     )
     train(recipe, progress=False)
-    losses = [r["loss"] for r in _train_records(recipe.output)]
+    losses = [r["loss"] for r in train_records(recipe.output)]
     assert len(losses) == 30
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.5 * first, (first, last)
-
-
-def _interrupted_equals_uninterrupted(recipe: Recipe, tmp_path: Path) -> None:
-    whole = train(recipe, progress=False)
-    split_output = tmp_path / "split"
-    split = Recipe(**{**recipe.__dict__, "output": split_output})
-    first = train(split, stop_after=2, progress=False)
-    assert first.step == 2 and [s for s, _ in list_checkpoints(split_output)] == [2]
-    resumed = train(split, resume=True, progress=False)
-    assert resumed.step == recipe.steps
-    assert whole.checkpoint is not None and resumed.checkpoint is not None
-    a, b = _weights(whole.checkpoint), _weights(resumed.checkpoint)
-    for key in a:
-        assert torch.allclose(a[key], b[key], rtol=0, atol=1e-7), key
-    heads_a = torch.load(whole.checkpoint / TRAINING_STATE, weights_only=True)["heads"]
-    heads_b = torch.load(resumed.checkpoint / TRAINING_STATE, weights_only=True)["heads"]
-    for task, state in heads_a.items():
-        for key, value in state.items():
-            assert torch.allclose(value, heads_b[task][key], rtol=0, atol=1e-7), (task, key)
-    # The same data in the same order gives the same losses step by step.
-    losses_a = [r["losses"] for r in _train_records(recipe.output)]
-    losses_b = [r["losses"] for r in _train_records(split_output)]
-    assert len(losses_b) == recipe.steps
-    for la, lb in zip(losses_a, losses_b, strict=True):
-        assert la == pytest.approx(lb, abs=1e-6)
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(mlm_model_dir: Path, tmp_path: Path) -> None:
@@ -104,19 +69,19 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(mlm_model_dir: Pa
     recipe = make_recipe(
         mlm_model_dir, tmp_path / "whole", "dap", data=data, grad_accum=2, decay="cosine", warmup_steps=2, steps=4
     )
-    _interrupted_equals_uninterrupted(recipe, tmp_path)
+    interrupted_equals_uninterrupted(recipe, tmp_path)
 
 
 def test_resume_with_mlm_dictionary_and_multiway(mlm_model_dir: Path, tmp_path: Path) -> None:
     recipe = make_recipe(mlm_model_dir, tmp_path / "whole", "multiway_align_mlm", steps=4)
-    _interrupted_equals_uninterrupted(recipe, tmp_path)
+    interrupted_equals_uninterrupted(recipe, tmp_path)
 
 
 def test_frozen_embeddings_stay_bit_identical(mlm_model_dir: Path, tmp_path: Path) -> None:
     recipe = make_recipe(mlm_model_dir, tmp_path / "run", "dap", freeze_embeddings=True, steps=3)
     result = train(recipe, progress=False)
     assert result.checkpoint is not None
-    before, after = _weights(mlm_model_dir), _weights(result.checkpoint)
+    before, after = weights(mlm_model_dir), weights(result.checkpoint)
     embeddings = [k for k in before if k.startswith("embeddings.")]
     assert len(embeddings) == 5  # word, position, token type, LayerNorm weight and bias
     for key in embeddings:
@@ -193,5 +158,5 @@ def test_resume_past_the_end_trains_nothing(mlm_model_dir: Path, tmp_path: Path)
     first = train(recipe, progress=False)
     again = train(recipe, resume=True, progress=False)
     assert again.step == 2 and again.checkpoint == first.checkpoint
-    assert len(_train_records(recipe.output)) == 2
+    assert len(train_records(recipe.output)) == 2
     assert json.loads((recipe.output / METRICS_FILE).read_text().splitlines()[-1])["step"] == 2

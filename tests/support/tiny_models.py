@@ -11,9 +11,9 @@ import torch
 import transformers
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from export.dual_encoder import DualEncoder
-from export.pipeline import ExportConfig, export_and_publish
-from modelstore import Manifest
+from xalign.export.dual_encoder import DualEncoder
+from xalign.export.pipeline import ExportConfig, export_and_publish
+from xalign.modelstore import Manifest
 
 HIDDEN = 32
 MAX_LEN = 64

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from modelstore import ModelStore, ModelVersion
-from modelstore.refs import parse_ref
-from service.engine.session import active_provider, open_session
-from service.engine.tokenization import Batch, TextTokenizer
+from xalign.modelstore import ModelStore, ModelVersion
+from xalign.modelstore.refs import parse_ref
+from xalign.runtime.session import active_provider, open_session
+from xalign.runtime.tokenization import Batch, TextTokenizer
 
 Vectors = npt.NDArray[np.float32]
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.senses.table import SenseTable, SenseTableError
+from xalign.modelstore.artifacts import SenseTableError, read_senses
 
 
 def arrays(vocab: int = 6, k: int = 2, n_top: int = 3, d: int = 4) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
 
 def test_load_keeps_every_array(tmp_path: Path) -> None:
     data = arrays()
-    table = SenseTable.load(write(tmp_path, data))
+    table = read_senses(write(tmp_path, data))
     assert (table.vocab_size, table.n_senses, table.n_top, table.dim) == (6, 2, 3, 4)
     np.testing.assert_array_equal(table.top_ids, data["top_ids"])
     np.testing.assert_array_equal(table.output_embedding, data["output_embedding"])
@@ -47,11 +47,11 @@ def test_load_keeps_every_array(tmp_path: Path) -> None:
 )
 def test_inconsistent_files_are_refused(tmp_path: Path, change: dict[str, Any], message: str) -> None:
     with pytest.raises(SenseTableError, match=message):
-        SenseTable.load(write(tmp_path, arrays() | change))
+        read_senses(write(tmp_path, arrays() | change))
 
 
 def test_missing_array_is_named(tmp_path: Path) -> None:
     data = arrays()
     del data["output_embedding"]
     with pytest.raises(SenseTableError, match="output_embedding"):
-        SenseTable.load(write(tmp_path, data))
+        read_senses(write(tmp_path, data))

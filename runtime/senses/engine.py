@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from modelstore import ModelVersion
-from service.engine.onnx_encoder import OnnxEncoder
-from service.engine.tokenization import TextTokenizer
-from service.senses.decomposition import SenseArrays
-from service.senses.table import SENSES_FILE, SenseTable, SenseTableError
+from xalign.modelstore import ModelVersion
+from xalign.modelstore.artifacts import SENSES_FILE, SenseTable, SenseTableError, read_senses
+from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.runtime.senses.decomposition import SenseArrays
+from xalign.runtime.tokenization import TextTokenizer
 
 OUTPUTS = ("contextual", "senses", "alpha")
 
@@ -49,7 +49,7 @@ class SenseEngine:
         if SENSES_FILE not in version.manifest.files:
             # Only files the manifest lists carry a checksum the store verified.
             raise SenseTableError(f"{encoder.name}: {SENSES_FILE} is not listed in the manifest")
-        table = SenseTable.load(version.file(SENSES_FILE))
+        table = read_senses(version.file(SENSES_FILE))
         return cls(encoder.session, encoder.tokenizer, table, encoder.name)
 
     def run(self, ids: Sequence[int]) -> SenseArrays:

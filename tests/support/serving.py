@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from service.app import create_app
-from service.engine.tokenization import Batch
-from service.settings import Settings
+from xalign.runtime.tokenization import Batch
+from xalign.service.app import create_app
+from xalign.service.settings import Settings
 
 
 @asynccontextmanager

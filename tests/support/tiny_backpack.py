@@ -10,12 +10,12 @@ from pathlib import Path
 
 import torch
 
-from export.backpack import BackpackExportConfig, export_and_publish_backpack
-from modelstore import Manifest
-from training.models.backpack import Backpack, BackpackConfig, save_backpack
-from training.models.backpack_tokenizer import train_tokenizer
+from xalign.export.backpack import BackpackExportConfig, export_and_publish_backpack
+from xalign.modelstore import Manifest
+from xalign.training.models.backpack import Backpack, BackpackConfig, save_backpack
+from xalign.training.models.backpack_tokenizer import train_tokenizer
 
-DATA = Path(__file__).parent / "data" / "backpack" / "lines.txt"
+DATA = Path(__file__).resolve().parents[1] / "data" / "backpack" / "lines.txt"
 DIM = 16
 SENSES = 4
 MAX_LEN = 64

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from service.senses.schema import Contribution, NextWord, Sense, TokenSenses
-from service.senses.table import SenseTable
+from xalign.modelstore.artifacts import SenseTable
+from xalign.service.senses.schema import Contribution, NextWord, Sense, TokenSenses
 
 
 @dataclass(frozen=True)

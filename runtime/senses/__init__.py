@@ -1,0 +1,1 @@
+"""Backpack sense maths: the sense table, the ONNX senses engine and the per-token decomposition."""
