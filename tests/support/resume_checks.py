@@ -14,7 +14,7 @@ from xalign.training.trainer.loop import train
 from xalign.training.trainer.metrics_log import METRICS_FILE, read_metrics
 
 
-def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+def checkpoint_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     return load_file(str(checkpoint / "model.safetensors"))
 
 
@@ -31,7 +31,7 @@ def interrupted_equals_uninterrupted(recipe: Recipe, tmp_path: Path) -> None:
     resumed = train(split, resume=True, progress=False)
     assert resumed.step == recipe.steps
     assert whole.checkpoint is not None and resumed.checkpoint is not None
-    a, b = weights(whole.checkpoint), weights(resumed.checkpoint)
+    a, b = checkpoint_weights(whole.checkpoint), checkpoint_weights(resumed.checkpoint)
     for key in a:
         assert torch.allclose(a[key], b[key], rtol=0, atol=1e-7), key
     heads_a = torch.load(whole.checkpoint / TRAINING_STATE, weights_only=True)["heads"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from resume_checks import interrupted_equals_uninterrupted, train_records, weights
+from resume_checks import checkpoint_weights, interrupted_equals_uninterrupted, train_records
 from trainer_recipes import DATA, MIXES, TATOEBA_MINI, make_recipe
 
 from xalign.training.evaluate.encoder import TransformersEncoder
@@ -36,7 +36,7 @@ def test_each_objective_mix_trains_six_steps(mix: str, mlm_model_dir: Path, tmp_
     last = records[-1]
     assert last["loss"] == pytest.approx(sum(w * last["losses"][n] for n, w in weights.items()), rel=1e-5)
     assert result.checkpoint == recipe.output / "step-000006"
-    before, after = weights(mlm_model_dir), weights(result.checkpoint)
+    before, after = checkpoint_weights(mlm_model_dir), checkpoint_weights(result.checkpoint)
     assert set(before) == set(after)  # the exported folder holds the encoder only, no training heads
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
@@ -81,7 +81,7 @@ def test_frozen_embeddings_stay_bit_identical(mlm_model_dir: Path, tmp_path: Pat
     recipe = make_recipe(mlm_model_dir, tmp_path / "run", "dap", freeze_embeddings=True, steps=3)
     result = train(recipe, progress=False)
     assert result.checkpoint is not None
-    before, after = weights(mlm_model_dir), weights(result.checkpoint)
+    before, after = checkpoint_weights(mlm_model_dir), checkpoint_weights(result.checkpoint)
     embeddings = [k for k in before if k.startswith("embeddings.")]
     assert len(embeddings) == 5  # word, position, token type, LayerNorm weight and bias
     for key in embeddings:
