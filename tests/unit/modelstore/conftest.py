@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from store_specs import make_files, make_spec
 
-from xalign.modelstore import ModelSpec
+from xalign.modelstore import ModelSpec, ModelStore
 
 
 @pytest.fixture
@@ -18,3 +18,12 @@ def spec() -> ModelSpec:
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     return make_files(tmp_path / "src")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    """A store holding three versions of ``m``."""
+    store = ModelStore(tmp_path / "store")
+    for i in range(3):
+        store.publish("m", make_spec(), make_files(tmp_path / f"src{i}", b"%d" % i))
+    return store

@@ -1,21 +1,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from store_specs import make_files, make_spec
 
 from xalign.modelstore import InvalidNameError, ModelStore, ReferenceNotFoundError
 from xalign.modelstore.refs import parse_ref
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
-    store = ModelStore(tmp_path / "store")
-    for i in range(3):
-        store.publish("m", make_spec(), make_files(tmp_path / f"src{i}", b"%d" % i))
-    return store
 
 
 def test_default_is_latest_until_production_is_set(store: ModelStore) -> None:

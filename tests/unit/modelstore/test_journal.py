@@ -4,23 +4,13 @@ seen by readers, the old format migrates (including the state a killed old promo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from store_specs import make_files, make_spec
 
 from xalign.modelstore import ModelStore
 from xalign.modelstore.cli import main
 from xalign.modelstore.gc import collect
 from xalign.modelstore.history import MAX_EVENTS, MAX_STACK, disagreements, read_journal
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
-    store = ModelStore(tmp_path / "store")
-    for i in range(3):
-        store.publish("m", make_spec(), make_files(tmp_path / f"src{i}", b"%d" % i))
-    return store
 
 
 def _view(store: ModelStore) -> dict[str, int]:
