@@ -1,1 +1,1 @@
-"""Throughput, latency and accuracy harnesses (DESIGN.md §7); results are recorded in ``results/``."""
+"""Throughput, latency and accuracy harnesses on one protocol (``protocol.py``); results go to ``results/``."""

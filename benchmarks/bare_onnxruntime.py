@@ -2,8 +2,8 @@
 
     python -m benchmarks.bare_onnxruntime --store store --model xalign-e5-small --variants fp32 int8
 
-This is the reference every service figure is compared with (DESIGN.md §7): same model file,
-2 threads, length-sorted batches of 32.
+This is the reference every service figure is compared with (the protocol of ``benchmarks/protocol.py``):
+same model file, 2 threads, length-sorted batches of 32.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Every variant is built once into ``<work>/<name>.onnx`` from ``--source`` (the t
 ``tokenizer.json`` beside it) and its results are cached in ``<work>/results.json``, so screening on two
 languages and then running the finalists on all five reuses the files. Accuracy is Tatoeba (deu fra ces
 spa rus, both directions, exact cosine 1-NN) and is compared with fp32 evaluated the same way; speed is
-DESIGN.md §7 in process (protocol texts, 2 threads, length-sorted batches of 32, one warm-up, median of
-3) with fp32 measured in the same run, since the machines are shared and only ratios compare;
+the protocol of ``benchmarks/protocol.py`` run in process (protocol texts, 2 threads, length-sorted
+batches of 32, one warm-up, median of 3) with fp32 measured in the same run, since the machines are
+shared and only ratios compare;
 batch-vs-single is the largest absolute difference between 16 texts embedded one by one and the same
 texts inside one padded batch.
 """

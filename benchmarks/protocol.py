@@ -1,4 +1,4 @@
-"""The shared benchmark protocol of DESIGN.md §7: texts, threads, rounds, and how results are recorded."""
+"""The shared benchmark protocol (benchmarks/README.md): texts, threads, rounds, and how results are recorded."""
 
 from __future__ import annotations
 

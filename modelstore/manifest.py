@@ -1,4 +1,4 @@
-"""The manifest every published version carries (DESIGN.md §3), ``schema_version`` 1.
+"""The manifest every published version carries, ``schema_version`` 1 (the store contract: docs/architecture.md).
 
 ``ModelSpec`` is what a producer (export, training) knows about a model; ``Manifest``
 adds what the store assigns at publish time: name, version, creation time and the

@@ -30,7 +30,7 @@ class ModelVersion:
 
 
 class ModelStore:
-    """A model store rooted at a folder (DESIGN.md §3)."""
+    """A model store rooted at a folder (layout and contract: docs/architecture.md)."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# CPU pilot of the alignment comparison (issue 5): the untouched base and four recipes with the same
-# budget, each evaluated on Tatoeba dev (5 languages, both directions) and BUCC-2018 de-en (sample,
-# capped at 8,000 sentences per side with every gold pair kept). Run from the repository root:
+# CPU pilot of the alignment comparison of four methods (En-X, multi-way contrastive, DAP, multi-way +
+# ALIGN-MLM; results in benchmarks/results/alignment_pilot.md): the untouched base and four recipes with
+# the same budget, each evaluated on Tatoeba dev (5 languages, both directions) and BUCC-2018 de-en
+# (sample, capped at 8,000 sentences per side with every gold pair kept). Run from the repository root:
 #     bash benchmarks/alignment/run_pilot.sh > runs/pilot/pilot.log 2>&1
 # Checkpoints and reports go to runs/pilot/ (ignored by git); the summary table is copied by hand into
 # benchmarks/results/alignment_pilot.md.

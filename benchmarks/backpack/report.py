@@ -126,7 +126,7 @@ def render_markdown(results: Mapping[str, Any], setup: list[str], commands: list
     """The whole report: setup, commands, the tables, the verdict and the plots."""
     source = results["source"]
     parts = [
-        "# Backpack LMs and SENSIA adaptation at tiny scale (issue 6)",
+        "# Backpack LMs and SENSIA adaptation at tiny scale",
         "",
         *setup,
         "",
