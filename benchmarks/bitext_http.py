@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.http_service import serve
-from benchmarks.protocol import DEFAULT_DATA, record
+from benchmarks.command_line import benchmark_parser, run_command
+from benchmarks.protocol import record
+from benchmarks.server_process import serve
 from xalign.training.evaluate.tatoeba import DEFAULT_LANGS, read_tatoeba
 
 MARGINS = ("absolute", "ratio")
@@ -59,13 +58,9 @@ def measure(base_url: str, model: str, data_dir: Path, langs: Sequence[str]) -> 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", type=Path, default=Path("store"))
-    parser.add_argument("--model", default="xalign-e5-small")
+    parser = benchmark_parser(__doc__, "xalign-bench-bitext.log")
     parser.add_argument("--variant", default="fp32")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding tatoeba/")
     parser.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS))
-    parser.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "xalign-bench-bitext.log")
     parser.add_argument("--record-as", default="bitext_http", help="results/<name>.json; empty: do not record")
     return parser.parse_args(argv)
 
@@ -73,13 +68,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Serve the model, mine every Tatoeba pair through HTTP, print and record the accuracies."""
     args = parse_args(argv)
-    with serve(args.store, args.model, args.variant, args.log) as base_url:
-        results = {"variant": args.variant, **measure(base_url, args.model, args.data, args.langs)}
+    with serve(args.store, args.model, args.log, flags=["--variant", args.variant]) as server:
+        results = {"variant": args.variant, **measure(server.url, args.model, args.data, args.langs)}
     for margin, scores in results["accuracy"].items():
         print(f"{margin}: mean {results['mean'][margin]}  " + "  ".join(f"{k} {v}" for k, v in scores.items()))
     if args.record_as:
-        command = " ".join(["python -m benchmarks.bitext_http", *(sys.argv[1:] if argv is None else argv)])
-        print(f"recorded in {record(args.record_as, command, results)}")
+        print(f"recorded in {record(args.record_as, run_command('benchmarks.bitext_http', argv), results)}")
     return results
 
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.http_service --store store --model xalign-e5-small
 
-DESIGN.md §7: the server runs in a subprocess with 2 onnxruntime threads; this process is the client.
+The server runs in a subprocess with 2 onnxruntime threads; this process is the client.
 Throughput: 63 requests of 32 sentences from 8 concurrent clients, one warm-up round, median of 3.
 Latency: 200 sequential one-sentence requests after 10 warm-ups, p50 and p95. The bare session
 (same model file, 2 threads, length-sorted batches of 32) is measured in the same run, one after the
@@ -14,25 +14,19 @@ for requests arriving over time) and one batch per request (what a client callin
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.protocol import DEFAULT_DATA, THREADS, median_rate, protocol_texts, record
+from benchmarks.command_line import benchmark_parser, run_command
+from benchmarks.protocol import THREADS, median_rate, protocol_texts, record
+from benchmarks.server_process import serve
 from xalign.runtime.onnx_encoder import OnnxEncoder
 
 
@@ -46,55 +40,6 @@ class Plan:
     rounds: int = 3
     latency_requests: int = 200
     warmup: int = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve_command(
-    store: Path, model: str, variant: str, port: int, data_dir: Path, *, extra: Sequence[str] = ()
-) -> list[str]:
-    script = Path(sys.executable).with_name("xalign-serve")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
-    flags = ["--store", str(store), "--models", f'["{model}"]', "--variant", variant, "--threads", str(THREADS)]
-    return [*base, *flags, "--port", str(port), "--poll-interval-s", "0", "--data-dir", str(data_dir), *extra]
-
-
-def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"xalign-serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"xalign-serve not ready after {timeout} s")
-
-
-@contextmanager
-def serve(
-    store: Path, model: str, variant: str, log: Path, *, timeout: float = 300, extra: Sequence[str] = ()
-) -> Iterator[str]:
-    """Run ``xalign-serve`` (with ``extra`` flags) on a free loopback port, its log in ``log``; yield its URL."""
-    port = _free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="xalign-bench-"))
-    command = _serve_command(store, model, variant, port, data_dir, extra=extra)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            _wait_ready(f"http://127.0.0.1:{port}", proc, timeout)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def request_batches(texts: Sequence[str], plan: Plan) -> list[list[str]]:
@@ -171,9 +116,9 @@ def measure(
 ) -> dict[str, Any]:
     """Service then bare session, one after the other on the same cores; their ratios."""
     encoding = "base64"  # what the OpenAI client asks for by default
-    with serve(store, model, variant, log, extra=extra) as base_url:
-        rate = http_throughput(base_url, model, request_batches(texts, plan), plan, encoding)
-        service = {"sentences_per_s": round(rate, 1), **http_latency(base_url, model, texts, plan, encoding)}
+    with serve(store, model, log, flags=["--variant", variant, *extra]) as server:
+        rate = http_throughput(server.url, model, request_batches(texts, plan), plan, encoding)
+        service = {"sentences_per_s": round(rate, 1), **http_latency(server.url, model, texts, plan, encoding)}
     reference = bare(store, model, variant, texts, plan)
     return {
         "model": model,
@@ -195,16 +140,12 @@ def measure(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; the counts default to the protocol's."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", type=Path, default=Path("store"))
-    parser.add_argument("--model", default="xalign-e5-small")
+    parser = benchmark_parser(__doc__, "xalign-bench-serve.log")
     parser.add_argument("--variant", default="fp32")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding tatoeba/")
     parser.add_argument("--requests", type=int, default=Plan.requests)
     parser.add_argument("--rounds", type=int, default=Plan.rounds)
     parser.add_argument("--latency-requests", type=int, default=Plan.latency_requests)
     parser.add_argument("--warmup", type=int, default=Plan.warmup)
-    parser.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "xalign-bench-serve.log")
     parser.add_argument(
         "--serve-flag", action="append", default=[], help="extra xalign-serve flag (repeatable), e.g. --ort-spinning"
     )
@@ -225,8 +166,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print(f"throughput ratio against request-sized bare batches {results['throughput_ratio_vs_request_batches']}")
     if args.record_as:
-        command = " ".join(["python -m benchmarks.http_service", *(sys.argv[1:] if argv is None else argv)])
-        print(f"recorded in {record(args.record_as, command, results)}")
+        print(f"recorded in {record(args.record_as, run_command('benchmarks.http_service', argv), results)}")
     return results
 
 

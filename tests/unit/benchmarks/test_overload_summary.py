@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import overload
-from benchmarks.overload import Answer, Gauges, Plan, load_bodies, markdown_table, parse_gauges, percentile, summarize
+from benchmarks.overload import report
+from benchmarks.overload.phases import parse_gauges
+from benchmarks.overload.report import markdown_table, percentile, summarize
+from benchmarks.overload.workload import Answer, Gauges, Plan, load_bodies
 
 METRICS = """# HELP xalign_queue_texts texts waiting for inference
 xalign_queue_texts{model="xalign-e5-small"} 212.0
@@ -89,14 +91,14 @@ def test_each_client_sends_its_own_full_sized_bodies() -> None:
 
 
 def test_a_rerun_replaces_its_column_and_keeps_the_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(overload, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
     summary = summarize(_run(), Plan(seconds=30.0))
     entry = {"when": "t", "machine": "x86_64", "served_code": {"revision": "abc"}, "command": "c", "summary": summary}
-    overload.record("o", "before", entry)
+    report.record("o", "before", entry)
     with (tmp_path / "o.md").open("a", encoding="utf-8") as notes:
         notes.write("\n## Notes\n\nThe old server never recovered.\n")
-    overload.record("o", "after", entry)
-    overload.record("o", "before", {**entry, "command": "c2"})
+    report.record("o", "after", entry)
+    report.record("o", "before", {**entry, "command": "c2"})
     text = (tmp_path / "o.md").read_text(encoding="utf-8")
     assert text.splitlines()[4] == "| | before | after |"
     assert "`c2`" in text and "`c`" in text
