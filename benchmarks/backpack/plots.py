@@ -11,6 +11,8 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt
 
+from xalign.training.trainer.metrics_log import save_figure
+
 TARGET_RUNS = ("target_1x", "target_2x", "target_4x")
 STYLE = {"sensia": ("tab:red", "o"), "joint": ("tab:blue", "s"), "source": ("tab:gray", "^")}
 
@@ -33,7 +35,7 @@ def perplexity_plot(results: Mapping[str, Any], png: Path) -> Path:
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("per-token perplexity (lower is better)")
     axes[0][0].legend()
-    return _save(figure, png)
+    return save_figure(figure, png)
 
 
 def retrieval_plot(results: Mapping[str, Any], png: Path) -> Path:
@@ -52,7 +54,7 @@ def retrieval_plot(results: Mapping[str, Any], png: Path) -> Path:
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].set_ylabel("1-NN accuracy (1,014 sentences)")
     axes[1].legend(fontsize=8)
-    return _save(figure, png)
+    return save_figure(figure, png)
 
 
 def geometry_plot(results: Mapping[str, Any], png: Path) -> Path:
@@ -73,7 +75,7 @@ def geometry_plot(results: Mapping[str, Any], png: Path) -> Path:
             ax.set_title(f"{where}: {metric}", fontsize=9)
             ax.grid(True, axis="y", alpha=0.3)
         axes[row][2].legend(fontsize=8, bbox_to_anchor=(1.02, 1.0), loc="upper left")
-    return _save(figure, png)
+    return save_figure(figure, png)
 
 
 def distance_scatter(x: Sequence[float], y: Sequence[float], title: str, png: Path) -> Path:
@@ -84,14 +86,4 @@ def distance_scatter(x: Sequence[float], y: Sequence[float], title: str, png: Pa
     ax.set_ylabel("cosine distance, other space")
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
-    return _save(figure, png)
-
-
-def _save(figure: Any, png: Path) -> Path:
-    try:
-        figure.tight_layout()
-        png.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(png, dpi=100)
-    finally:
-        plt.close(figure)
-    return png
+    return save_figure(figure, png)

@@ -66,15 +66,22 @@ def plot_loss_curves(records: Sequence[Mapping[str, Any]], png: Path) -> Path:
 
     series = loss_series(records)
     figure, axes = plt.subplots(figsize=(8, 4.5))
+    for name, (steps, values) in series.items():
+        axes.plot(steps, values, label=name, linewidth=2.0 if name == "total" else 1.0)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss (unweighted per objective; total is weighted)")
+    axes.set_title("training loss")
+    axes.grid(True, alpha=0.3)
+    if series:
+        axes.legend()
+    return save_figure(figure, png)
+
+
+def save_figure(figure: Any, png: Path) -> Path:
+    """Lay out ``figure``, write it to ``png`` (100 dpi, parent folders made) and close it, also on failure."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - drawing is rare; keep imports light
+
     try:
-        for name, (steps, values) in series.items():
-            axes.plot(steps, values, label=name, linewidth=2.0 if name == "total" else 1.0)
-        axes.set_xlabel("step")
-        axes.set_ylabel("loss (unweighted per objective; total is weighted)")
-        axes.set_title("training loss")
-        axes.grid(True, alpha=0.3)
-        if series:
-            axes.legend()
         figure.tight_layout()
         png.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(png, dpi=100)
