@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1.7
 # xalign images. Targets (deploy/docker-compose.yml builds them):
 #   model      torch CPU: builds the default models into /opt/xalign/store with `make model`
-#   serve      Python slim, no torch: onnxruntime + faiss-cpu, the default store baked in, `xalign-serve`
-#   serve-gpu  CUDA runtime: onnxruntime-gpu + faiss-gpu, the same store and entrypoint
+#   serve      no torch, the default store baked in, `xalign-serve`. On Python slim with onnxruntime and
+#              faiss-cpu (extra `cpu`); with `--build-arg SERVE_DEPS=serve-deps-gpu` on the CUDA runtime with
+#              onnxruntime-gpu and faiss-gpu (extra `gpu`), as deploy/docker-compose.gpu.yml builds it
 #   train      torch: runs a recipe and publishes the result into a mounted store (`xalign-export retrain`)
 # Versions: base images by tag, every Python package by deploy/constraints.txt, torch by its CPU index.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+# The stage `serve` is built on: serve-deps-cpu, or serve-deps-gpu (deploy/docker-compose.gpu.yml).
+ARG SERVE_DEPS=serve-deps-cpu
 
 # Evaluation data for the gate of the aligned default (Tatoeba and BUCC folders). Empty unless the build is
 # given the folder, e.g. `docker build --build-context evaldata=../shared/data .`; without it `make model`
@@ -29,7 +32,7 @@ COPY export export
 # torch from its CPU index first (pip would otherwise pick a multi-GB CUDA build), then the package.
 FROM source AS torch
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
-    && pip install --constraint deploy/constraints.txt '.[train,export]'
+    && pip install --constraint deploy/constraints.txt '.[cpu,train,export]'
 
 FROM torch AS model
 RUN apt-get update \
@@ -54,21 +57,11 @@ USER 10001
 CMD ["xalign-export", "retrain", "training/recipes/default_delta_distill.toml", \
      "--store", "/store", "--output", "/runs/default", "--data-root", "/data"]
 
-FROM source AS serve
-RUN pip install --constraint deploy/constraints.txt . \
-    && useradd --create-home --uid 10001 xalign \
-    && mkdir -p /store /data \
-    && chown xalign:xalign /store /data
-COPY --from=model /opt/xalign/store /opt/xalign/store
-USER 10001
-# A plain `docker run` serves the baked-in store; compose points XALIGN_STORE at its volume instead.
-ENV XALIGN_STORE=/opt/xalign/store XALIGN_DATA_DIR=/data XALIGN_HOST=0.0.0.0 XALIGN_PORT=8000
-EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2)"]
-CMD ["xalign-serve"]
+# The serving dependencies, on either base: one build of onnxruntime and faiss each, nothing replaced later.
+FROM source AS serve-deps-cpu
+RUN pip install --constraint deploy/constraints.txt '.[cpu]'
 
-FROM ${CUDA_IMAGE} AS serve-gpu
+FROM ${CUDA_IMAGE} AS serve-deps-gpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 # Ubuntu 24.04's Python 3.12 (the CUDA images carry no Python); the wildcard keeps security rebuilds working.
@@ -78,16 +71,15 @@ RUN apt-get update \
     && python3 -m venv /opt/venv
 WORKDIR /app
 COPY --from=source /app /app
-# The package brings the CPU builds of onnxruntime and faiss as well; both pairs install the same Python
-# modules, so the CPU builds go and the GPU builds are reinstalled over the files they shared.
-RUN pip install --constraint deploy/constraints.txt '.[gpu]' \
-    && pip uninstall -y onnxruntime faiss-cpu \
-    && pip install --constraint deploy/constraints.txt --force-reinstall --no-deps onnxruntime-gpu faiss-gpu-cu12 \
-    && useradd --create-home --uid 10001 xalign \
+RUN pip install --constraint deploy/constraints.txt '.[gpu]'
+
+FROM ${SERVE_DEPS} AS serve
+RUN useradd --create-home --uid 10001 xalign \
     && mkdir -p /store /data \
     && chown xalign:xalign /store /data
 COPY --from=model /opt/xalign/store /opt/xalign/store
 USER 10001
+# A plain `docker run` serves the baked-in store; compose points XALIGN_STORE at its volume instead.
 ENV XALIGN_STORE=/opt/xalign/store XALIGN_DATA_DIR=/data XALIGN_HOST=0.0.0.0 XALIGN_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \

@@ -13,20 +13,27 @@ TATOEBA ?= ../shared/data/tatoeba
 BUCC ?= ../shared/data/bucc2018
 # The committed delta of the aligned default (deltas/README.md); without it only the base is published.
 DELTA ?= deltas/xalign-e5-small
-# The SENSIA-adapted Backpack (issue 6), committed as a small checkpoint; published beside the dual encoder.
+# The SENSIA-adapted Backpack, committed as a small checkpoint; published beside the dual encoder.
 BACKPACK ?= models/xalign-backpack-sensia
 STAMP := $(VENV)/.installed
+# Every package at the version the tests passed with (deploy/constraints.txt, which the images install too).
+CONSTRAINTS := deploy/constraints.txt
+TORCH_PIN := $(shell grep -m1 '^torch==' $(CONSTRAINTS))
+# Where torch comes from. Empty: the indexes pip is configured with (here the local CPU wheel). Elsewhere, e.g.
+# `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu`: the plain PyPI wheel is a multi-GB CUDA build.
+TORCH_INDEX ?=
 
-.PHONY: test lint typecheck unit prometheus model serve clean
+.PHONY: test lint typecheck contracts unit prometheus model serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# torch first, pinned to the local CPU wheel: letting pip choose would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[train,export,dev]'
+# torch first, from TORCH_INDEX when given: letting pip choose would pull a multi-GB CUDA build. Then the
+# package with the CPU builds of onnxruntime and faiss, training, export and the dev tools, all constrained.
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_PIN)'
+	$(BIN)/pip install --quiet --constraint $(CONSTRAINTS) -e '.[cpu,train,export,dev]'
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -37,6 +44,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@mkdir -p build/typecheck && ln -sfn ../.. build/typecheck/xalign
 	$(BIN)/mypy
+
+# The import contracts between the subpackages (pyproject.toml, [tool.importlinter]).
+contracts: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 unit: $(STAMP) prometheus
 	$(BIN)/python -m pytest
@@ -53,7 +64,7 @@ prometheus:
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } > $$log 2>&1; status=$$?; \
 		[ -z "$$added" ] || rm -f $$policy; [ $$status = 0 ] || cat $$log; rm -f $$log; exit $$status; }
 
-test: lint typecheck unit
+test: lint typecheck contracts unit
 
 # The delta is applied only where the gate can measure it (Tatoeba and BUCC present): never promoted unmeasured.
 GATED_DELTA := $(and $(wildcard $(DELTA)/delta.json),$(wildcard $(TATOEBA)),$(wildcard $(BUCC)))

@@ -66,8 +66,18 @@ def test_build_targets_are_dockerfile_stages() -> None:
     targets = {
         s["build"]["target"] for f in (COMPOSE, COMPOSE_GPU) for s in load(f)["services"].values() if "build" in s
     }
-    assert targets == {"serve", "train", "serve-gpu"}
+    assert targets == {"serve", "train"}
     assert targets | {"model"} <= _stages()
+
+
+def test_gpu_api_builds_serve_on_the_gpu_dependencies() -> None:
+    # One serving stage on either base (Dockerfile, ARG SERVE_DEPS): the GPU file names the CUDA one.
+    args = load(COMPOSE_GPU)["services"]["api"]["build"]["args"]
+    assert args == {"SERVE_DEPS": "serve-deps-gpu"} and args["SERVE_DEPS"] in _stages()
+    default = re.search(r"^ARG SERVE_DEPS=(\S+)$", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert default is not None and default.group(1) == "serve-deps-cpu"
+    assert {"serve-deps-cpu", "serve-deps-gpu"} <= _stages()
+    assert "args" not in load(COMPOSE)["services"]["api"]["build"]
 
 
 def test_commands_are_console_scripts_of_the_package() -> None:

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,30 @@ def test_dockerignore_keeps_local_state_out() -> None:
 
 
 def test_serving_images_install_no_torch() -> None:
-    for stage in ("serve", "serve-gpu"):
+    for stage in ("serve-deps-cpu", "serve-deps-gpu", "serve"):
         body = _stage(stage)
         assert "torch" not in body and "[train" not in body and "[export" not in body, stage
-        assert "USER 10001" in body and "HEALTHCHECK" in body and "/ready" in body
-        assert 'CMD ["xalign-serve"]' in body
-    assert "onnxruntime-gpu" in _stage("serve-gpu") and "faiss-gpu" in _stage("serve-gpu")
+    body = _stage("serve")
+    assert "USER 10001" in body and "HEALTHCHECK" in body and "/ready" in body
+    assert 'CMD ["xalign-serve"]' in body
+
+
+def test_each_image_installs_one_build_of_onnxruntime_and_faiss() -> None:
+    # The extras `cpu` and `gpu` install the same modules: an image gets one of them and never swaps builds.
+    assert "pip install --constraint deploy/constraints.txt '.[cpu]'" in _stage("serve-deps-cpu")
+    assert "pip install --constraint deploy/constraints.txt '.[gpu]'" in _stage("serve-deps-gpu")
+    assert "'.[cpu,train,export]'" in _stage("torch")
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert "uninstall" not in text and "--force-reinstall" not in text
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    for installed in re.findall(r"'\.\[([a-z,]+)\]'", text):
+        assert set(installed.split(",")) <= set(extras), installed
+
+
+def test_torch_is_the_version_of_the_constraints() -> None:
+    constraints = (REPO / "deploy" / "constraints.txt").read_text(encoding="utf-8")
+    pin = re.search(r"^torch==(\S+)$", constraints, re.MULTILINE)
+    assert pin is not None and f"torch=={pin.group(1)} " in _stage("torch")
 
 
 def test_model_stage_runs_make_model_and_verifies_the_store() -> None:

@@ -46,11 +46,16 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Volume:
-    """One mount: ``source`` (a named volume or a host path), ``target`` in the container, read-only or not."""
+    """One ``source:target[:mode]`` mount: a named volume or a host path, the path in the container, the mode."""
 
     source: str
     target: str
-    read_only: bool
+    mode: str = "rw"
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the container sees the mount read-only (mode ``ro``, alone or among options such as ``z``)."""
+        return "ro" in self.mode.split(",")
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,5 @@ def service(compose: Mapping[str, Any], name: str, env: Mapping[str, str]) -> Se
     raw = compose["services"][name]
     command = [interpolate(str(part), env) for part in raw.get("command", [])]
     environment = {key: interpolate(str(value), env) for key, value in (raw.get("environment") or {}).items()}
-    volumes = []
-    for spec in raw.get("volumes", []):
-        parts = interpolate(spec, env).split(":")
-        volumes.append(Volume(parts[0], parts[1], len(parts) > 2 and parts[2] == "ro"))
+    volumes = [Volume(*interpolate(spec, env).split(":")) for spec in raw.get("volumes", [])]
     return Service(name, command, environment, volumes)
