@@ -9,15 +9,13 @@ import numpy as np
 import numpy.typing as npt
 
 from xalign.modelstore import ModelStore, ModelVersion
+from xalign.modelstore.artifacts import SENTENCE_EMBEDDING, TOKENIZER_FILE
 from xalign.modelstore.refs import parse_ref
-from xalign.runtime.session import active_provider, open_session
+from xalign.runtime.errors import UnknownVariantError
+from xalign.runtime.session import active_provider, feeds, graph_inputs, open_session
 from xalign.runtime.tokenization import Batch, TextTokenizer
 
 Vectors = npt.NDArray[np.float32]
-
-
-class UnknownVariantError(LookupError):
-    """The manifest has no ONNX file for the requested numeric variant."""
 
 
 class OnnxEncoder:
@@ -39,7 +37,7 @@ class OnnxEncoder:
         self.tokenizer = tokenizer
         self.session = open_session(model, threads, prefer_gpu, spinning=spinning)
         self.provider = active_provider(self.session)
-        self._inputs = {i.name for i in self.session.get_inputs()}
+        self._inputs = graph_inputs(self.session)
 
     @classmethod
     def from_version(
@@ -56,7 +54,7 @@ class OnnxEncoder:
         filename = manifest.onnx.variants.get(variant)
         if filename is None:
             raise UnknownVariantError(f"{manifest.name}:{manifest.version} has no {variant!r} variant")
-        tokenizer = TextTokenizer(version.file("tokenizer.json"), manifest.max_seq_length, manifest.text_prefix)
+        tokenizer = TextTokenizer(version.file(TOKENIZER_FILE), manifest.max_seq_length, manifest.text_prefix)
         name = f"{manifest.name}:{manifest.version}/{variant}"
         return cls(
             version.file(filename),
@@ -75,8 +73,7 @@ class OnnxEncoder:
 
     def run(self, batch: Batch) -> Vectors:
         """One forward pass on a padded batch: (batch, seq) ids → (batch, dim) embeddings."""
-        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        (out,) = self.session.run(["sentence_embedding"], {k: v for k, v in feeds.items() if k in self._inputs})
+        (out,) = self.session.run([SENTENCE_EMBEDDING], feeds(batch, self._inputs))
         return np.asarray(out, dtype=np.float32)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:

@@ -1,10 +1,16 @@
-"""onnxruntime sessions: provider choice (CUDA when present, else CPU) and thread settings."""
+"""onnxruntime sessions: provider choice (CUDA when present, else CPU), thread settings, and the feeds of a run."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
+
+from xalign.modelstore.artifacts import INPUT_NAMES
+from xalign.runtime.tokenization import Batch
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -40,3 +46,14 @@ def open_session(
 def active_provider(session: ort.InferenceSession) -> str:
     """The provider that runs the graph (the first one the session accepted): ``cuda`` or ``cpu``."""
     return "cuda" if session.get_providers()[0] == CUDA else "cpu"
+
+
+def graph_inputs(session: ort.InferenceSession) -> frozenset[str]:
+    """The input names the graph declares (a graph may take ids without a mask)."""
+    return frozenset(i.name for i in session.get_inputs())
+
+
+def feeds(batch: Batch, accepted: Collection[str]) -> dict[str, npt.NDArray[np.int64]]:
+    """The (batch, seq) ids and mask of ``batch`` under the contract's input names, those in ``accepted`` only."""
+    values = dict(zip(INPUT_NAMES, (batch.input_ids, batch.attention_mask), strict=True))
+    return {name: value for name, value in values.items() if name in accepted}

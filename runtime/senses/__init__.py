@@ -1,1 +1,1 @@
-"""Backpack sense maths: the sense table, the ONNX senses engine and the per-token decomposition."""
+"""Backpack sense maths: the ONNX senses engine, the per-token decomposition and the plain records it returns."""

@@ -1,5 +1,5 @@
-"""The senses response built from one text's graph outputs with numpy: per-token senses, and a next-word logit
-split into the (position, sense) terms that make it.
+"""The senses of one text computed from its graph outputs with numpy: per-token senses, and a next-word logit
+split into the (position, sense) terms that make it (records of ``results.py``).
 
 A Backpack's output at the last position i is o_i = sum_j sum_l alpha[l, i, j] * C(x_j)[l], and its logits are
 o_i @ E^T with no LayerNorm in between, so the logit of word w is exactly the sum over (j, l) of
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xalign.modelstore.artifacts import SenseTable
-from xalign.service.senses.schema import Contribution, NextWord, Sense, TokenSenses
+from xalign.runtime.senses.results import Contribution, NextWord, Sense, TokenSenses
 
 
 @dataclass(frozen=True)

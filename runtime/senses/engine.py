@@ -13,16 +13,22 @@ import numpy as np
 import onnxruntime as ort
 
 from xalign.modelstore import ModelVersion
-from xalign.modelstore.artifacts import SENSES_FILE, SenseTable, SenseTableError, read_senses
+from xalign.modelstore.artifacts import (
+    BACKPACK_OUTPUTS,
+    SENSES_FILE,
+    SENTENCE_EMBEDDING,
+    SenseTable,
+    SenseTableError,
+    read_senses,
+)
+from xalign.runtime.errors import SenseGraphError
 from xalign.runtime.onnx_encoder import OnnxEncoder
 from xalign.runtime.senses.decomposition import SenseArrays
+from xalign.runtime.session import feeds, graph_inputs
 from xalign.runtime.tokenization import TextTokenizer
 
-OUTPUTS = ("contextual", "senses", "alpha")
-
-
-class SenseGraphError(ValueError):
-    """The graph lacks a senses output, or its outputs disagree with ``senses.npz`` or the manifest."""
+# The per-token outputs, in the order ``run`` unpacks them: contextual, senses, alpha.
+OUTPUTS = tuple(name for name in BACKPACK_OUTPUTS if name != SENTENCE_EMBEDDING)
 
 
 class SenseEngine:
@@ -34,12 +40,12 @@ class SenseEngine:
         if missing:
             raise SenseGraphError(f"{name}: the graph has no output {missing}")
         if tokenizer.vocab_size > table.vocab_size:
-            raise SenseGraphError(f"{name}: tokenizer has {tokenizer.vocab_size} ids, senses.npz {table.vocab_size}")
+            raise SenseGraphError(f"{name}: tokenizer has {tokenizer.vocab_size} ids, {SENSES_FILE} {table.vocab_size}")
         self.name = name
         self.session = session
         self.tokenizer = tokenizer
         self.table = table
-        self._inputs = {i.name for i in session.get_inputs()}
+        self._inputs = graph_inputs(session)
         # Decoded once: a request then looks up (seq x k x top_words) texts instead of decoding them.
         self.words = tokenizer.token_texts(table.vocab_size)
 
@@ -55,8 +61,7 @@ class SenseEngine:
     def run(self, ids: Sequence[int]) -> SenseArrays:
         """One forward pass over one text's ids: contextual (seq, d), senses (seq, k, d), alpha (k, seq, seq)."""
         batch = self.tokenizer.pad([ids])  # (1, seq), no padding
-        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        outputs = self.session.run(list(OUTPUTS), {k: v for k, v in feeds.items() if k in self._inputs})
+        outputs = self.session.run(list(OUTPUTS), feeds(batch, self._inputs))
         contextual, senses, alpha = (np.asarray(out[0], dtype=np.float32) for out in outputs)
         return SenseArrays(ids=batch.input_ids[0], contextual=contextual, senses=senses, alpha=alpha)
 
@@ -65,11 +70,12 @@ class SenseEngine:
         ids, _ = self.tokenizer.encode_one(text)
         arrays = self.run(ids)
         n, k = len(ids), self.table.n_senses
-        expected = {"contextual": (n, dim), "senses": (n, k, dim), "alpha": (k, n, n)}
-        found = {"contextual": arrays.contextual.shape, "senses": arrays.senses.shape, "alpha": arrays.alpha.shape}
+        outputs = (arrays.contextual, arrays.senses, arrays.alpha)
+        expected = dict(zip(OUTPUTS, ((n, dim), (n, k, dim), (k, n, n)), strict=True))
+        found = {name: out.shape for name, out in zip(OUTPUTS, outputs, strict=True)}
         if found != expected or self.table.dim != dim:
             raise SenseGraphError(f"{self.name}: outputs {found}, table d={self.table.dim}; expected {expected}")
-        if not all(np.isfinite(a).all() for a in (arrays.contextual, arrays.senses, arrays.alpha)):
+        if not all(np.isfinite(out).all() for out in outputs):
             raise SenseGraphError(f"{self.name}: senses outputs contain NaN or infinity")
         if not np.allclose(arrays.alpha.sum(axis=-1), 1.0, atol=1e-3):
             raise SenseGraphError(f"{self.name}: alpha rows do not sum to 1")

@@ -1,1 +1,1 @@
-"""Backpack senses: the top-word table, the engine that runs the graph, the decomposition, the response."""
+"""Backpack senses over HTTP: the request and response models, and the request answered with the runtime's maths."""

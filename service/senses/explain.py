@@ -1,11 +1,12 @@
-"""``explain``: one senses request answered: tokenise (refusing what would be truncated), run, decompose."""
+"""``explain``: one senses request answered: tokenise (refusing what would be truncated), run, decompose, and
+copy the runtime's records (``runtime/senses/results.py``) into the response models."""
 
 from __future__ import annotations
 
 from xalign.runtime.senses.decomposition import next_word, token_senses
 from xalign.runtime.senses.engine import SenseEngine
 from xalign.service.errors import InvalidRequestError, UnprocessableError
-from xalign.service.senses.schema import SensesRequest, SensesResponse, SensesUsage
+from xalign.service.senses.schema import NextWord, SensesRequest, SensesResponse, SensesUsage, TokenSenses
 
 
 def input_ids(engine: SenseEngine, text: str) -> list[int]:
@@ -34,9 +35,12 @@ def explain(engine: SenseEngine, request: SensesRequest, model_id: str) -> Sense
     ids = input_ids(engine, request.input)
     target = None if request.next_word is None else next_word_id(engine, request.next_word)
     arrays = engine.run(ids)
-    tokens = token_senses(arrays, engine.table, engine.words, request.top_words)
+    found = token_senses(arrays, engine.table, engine.words, request.top_words)
+    # from_attributes: the records' fields carry the response models' names, nested records included.
+    tokens = [TokenSenses.model_validate(token, from_attributes=True) for token in found]
     scored = None
     if target is not None:
-        scored = next_word(arrays, engine.table, engine.words, target, request.top_contributions)
+        decomposed = next_word(arrays, engine.table, engine.words, target, request.top_contributions)
+        scored = NextWord.model_validate(decomposed, from_attributes=True)
     usage = SensesUsage(prompt_tokens=len(ids), total_tokens=len(ids))
     return SensesResponse(model=model_id, tokens=tokens, next_word=scored, usage=usage)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,9 @@ def mixed_store(tiny_store: Path, backpack_dir: Path, tmp_path_factory: pytest.T
 
 
 @pytest.fixture(scope="module")
-def bp_settings(mixed_store: Path) -> Settings:
+def settings(mixed_store: Path) -> Settings:
+    """Overrides tests/service/conftest.py's ``settings``, so its ``client`` serves the mixed store."""
     return Settings(store=mixed_store, threads=1, max_chars_per_input=2000, poll_interval_s=0)
-
-
-@pytest.fixture(scope="module")
-def bp_client(bp_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(bp_settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +56,15 @@ def senses(client: TestClient, **body: Any) -> dict[str, Any]:
     return result
 
 
-def test_models_list_shows_each_family(bp_client: TestClient) -> None:
-    cards = {card["name"]: card for card in bp_client.get("/v1/models").json()["data"]}
+def test_models_list_shows_each_family(client: TestClient) -> None:
+    cards = {card["name"]: card for card in client.get("/v1/models").json()["data"]}
     assert cards["tiny"]["family"] == "dual-encoder"
     assert cards[BACKPACK]["family"] == "backpack"
     assert cards[BACKPACK]["dimension"] == 16
 
 
-def test_response_shape(bp_client: TestClient) -> None:
-    body = senses(bp_client, top_words=3)
+def test_response_shape(client: TestClient) -> None:
+    body = senses(client, top_words=3)
     assert set(body) == {"object", "model", "tokens", "next_word", "usage"}
     assert (body["object"], body["model"], body["next_word"]) == ("senses", f"{BACKPACK}:1", None)
     tokens = body["tokens"]
@@ -88,15 +82,15 @@ def test_response_shape(bp_client: TestClient) -> None:
             assert len(sense["top_words"]) == 3
 
 
-def test_default_model_is_the_first_backpack(bp_client: TestClient) -> None:
+def test_default_model_is_the_first_backpack(client: TestClient) -> None:
     # ``tiny`` is the default model of /v1/embeddings; senses skip it for the backpack.
-    response = bp_client.post("/v1/senses", json={"input": TEXT})
+    response = client.post("/v1/senses", json={"input": TEXT})
     assert response.status_code == 200, response.text
     assert response.json()["model"] == f"{BACKPACK}:1"
 
 
-def test_alpha_rows_sum_to_one_over_earlier_positions(bp_client: TestClient) -> None:
-    tokens = senses(bp_client)["tokens"]
+def test_alpha_rows_sum_to_one_over_earlier_positions(client: TestClient) -> None:
+    tokens = senses(client)["tokens"]
     for token in tokens:
         assert len(token["alpha"]) == SENSES
         for row in token["alpha"]:
@@ -108,8 +102,8 @@ def test_alpha_rows_sum_to_one_over_earlier_positions(bp_client: TestClient) -> 
         assert weights == pytest.approx(tokens[-1]["alpha"][sense], abs=1e-6)
 
 
-def test_next_word_contributions_sum_to_the_models_logit(bp_client: TestClient, backpack_dir: Path) -> None:
-    body = senses(bp_client, next_word="dog", top_contributions=1000)
+def test_next_word_contributions_sum_to_the_models_logit(client: TestClient, backpack_dir: Path) -> None:
+    body = senses(client, next_word="dog", top_contributions=1000)
     tokens, scored = body["tokens"], body["next_word"]
     contributions = scored["contributions"]
     assert len(contributions) == len(tokens) * SENSES  # every (position, sense), none twice
@@ -127,14 +121,14 @@ def test_next_word_contributions_sum_to_the_models_logit(bp_client: TestClient, 
     assert (scored["token_id"], scored["word"]) == (first, tokenizer.decode([first]))
 
 
-def test_top_contributions_cuts_the_ranked_list(bp_client: TestClient) -> None:
-    everything = senses(bp_client, next_word="mat", top_contributions=1000)["next_word"]["contributions"]
-    top = senses(bp_client, next_word="mat", top_contributions=3)["next_word"]["contributions"]
+def test_top_contributions_cuts_the_ranked_list(client: TestClient) -> None:
+    everything = senses(client, next_word="mat", top_contributions=1000)["next_word"]["contributions"]
+    top = senses(client, next_word="mat", top_contributions=3)["next_word"]["contributions"]
     assert top == everything[:3]
 
 
-def test_top_words_come_from_senses_npz(bp_client: TestClient, version_dir: Path) -> None:
-    tokens = senses(bp_client, top_words=5)["tokens"]
+def test_top_words_come_from_senses_npz(client: TestClient, version_dir: Path) -> None:
+    tokens = senses(client, top_words=5)["tokens"]
     tokenizer = Tokenizer.from_file(str(version_dir / "tokenizer.json"))
     with np.load(version_dir / "senses.npz") as table:
         top_ids = table["top_ids"]
@@ -145,27 +139,27 @@ def test_top_words_come_from_senses_npz(bp_client: TestClient, version_dir: Path
             assert sense["top_words"] == expected
 
 
-def test_embeddings_of_a_backpack_are_unit_vectors_and_batch_equals_single(bp_client: TestClient) -> None:
+def test_embeddings_of_a_backpack_are_unit_vectors_and_batch_equals_single(client: TestClient) -> None:
     texts = ["The cat sat on the mat.", "Der Hund schläft.", "a"]
-    response = bp_client.post("/v1/embeddings", json={"model": BACKPACK, "input": texts})
+    response = client.post("/v1/embeddings", json={"model": BACKPACK, "input": texts})
     assert response.status_code == 200, response.text
     assert response.json()["model"] == f"{BACKPACK}:1"
     batch = np.array([row["embedding"] for row in response.json()["data"]])
     assert batch.shape == (3, 16)
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
     for text, row in zip(texts, batch, strict=True):
-        single = bp_client.post("/v1/embeddings", json={"model": BACKPACK, "input": text}).json()
+        single = client.post("/v1/embeddings", json={"model": BACKPACK, "input": text}).json()
         np.testing.assert_allclose(single["data"][0]["embedding"], row, atol=1e-5)
 
 
-def test_senses_of_a_dual_encoder_is_a_400(bp_client: TestClient) -> None:
-    response = bp_client.post("/v1/senses", json={"model": "tiny", "input": TEXT})
+def test_senses_of_a_dual_encoder_is_a_400(client: TestClient) -> None:
+    response = client.post("/v1/senses", json={"model": "tiny", "input": TEXT})
     message = assert_error(response, 400, "invalid_request_error", "model")
     assert "no senses" in message and "tiny:1" in message
 
 
-def test_unknown_model_is_a_404(bp_client: TestClient) -> None:
-    response = bp_client.post("/v1/senses", json={"model": "nope", "input": TEXT})
+def test_unknown_model_is_a_404(client: TestClient) -> None:
+    response = client.post("/v1/senses", json={"model": "nope", "input": TEXT})
     assert_error(response, 404, "not_found_error", "model")
 
 
@@ -181,20 +175,20 @@ def test_unknown_model_is_a_404(bp_client: TestClient) -> None:
         ({"input": "x" * 2001}, 413, "payload_too_large", "input"),
     ],
 )
-def test_bad_requests(bp_client: TestClient, body: dict[str, Any], status: int, error_type: str, param: str) -> None:
-    response = bp_client.post("/v1/senses", json={"model": BACKPACK, "input": TEXT} | body)
+def test_bad_requests(client: TestClient, body: dict[str, Any], status: int, error_type: str, param: str) -> None:
+    response = client.post("/v1/senses", json={"model": BACKPACK, "input": TEXT} | body)
     assert_error(response, status, error_type, param)
 
 
-def test_an_input_of_exactly_the_limit_is_served(bp_client: TestClient) -> None:
+def test_an_input_of_exactly_the_limit_is_served(client: TestClient) -> None:
     # <s> + 63 tokens: nothing is cut, so it is not refused.
-    tokens = senses(bp_client, input=" a" * (MAX_LEN - 1))["tokens"]
+    tokens = senses(client, input=" a" * (MAX_LEN - 1))["tokens"]
     assert len(tokens) == MAX_LEN
 
 
-def test_senses_need_a_read_key_when_keys_are_set(bp_settings: Settings) -> None:
-    settings = bp_settings.model_copy(update={"api_keys": [KEY], "models": [BACKPACK]})
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+def test_senses_need_a_read_key_when_keys_are_set(settings: Settings) -> None:
+    keyed = settings.model_copy(update={"api_keys": [KEY], "models": [BACKPACK]})
+    with TestClient(create_app(keyed), raise_server_exceptions=False) as client:
         assert_error(client.post("/v1/senses", json={"input": TEXT}), 401, "authentication_error")
         wrong = client.post("/v1/senses", json={"input": TEXT}, headers={"Authorization": "Bearer other"})
         assert_error(wrong, 401, "authentication_error")
@@ -202,20 +196,21 @@ def test_senses_need_a_read_key_when_keys_are_set(bp_settings: Settings) -> None
         assert ok.status_code == 200, ok.text
 
 
-def test_a_dual_encoder_only_store_answers_senses_with_a_400(client: TestClient) -> None:
-    response = client.post("/v1/senses", json={"input": TEXT})
-    assert "no senses" in assert_error(response, 400, "invalid_request_error", "model")
-    assert client.post("/v1/embeddings", json={"input": TEXT}).status_code == 200
+def test_a_dual_encoder_only_store_answers_senses_with_a_400(tiny_store: Path) -> None:
+    with TestClient(create_app(Settings(store=tiny_store, threads=1)), raise_server_exceptions=False) as client:
+        response = client.post("/v1/senses", json={"input": TEXT})
+        assert "no senses" in assert_error(response, 400, "invalid_request_error", "model")
+        assert client.post("/v1/embeddings", json={"input": TEXT}).status_code == 200
 
 
-def test_a_corrupt_senses_file_keeps_the_version_out(mixed_store: Path, bp_settings: Settings, tmp_path: Path) -> None:
+def test_a_corrupt_senses_file_keeps_the_version_out(mixed_store: Path, settings: Settings, tmp_path: Path) -> None:
     store = tmp_path / "store"
     shutil.copytree(mixed_store, store)
     npz = store / BACKPACK / "1" / "senses.npz"
     data = bytearray(npz.read_bytes())
     data[-100] ^= 0xFF
     npz.write_bytes(bytes(data))
-    registry = ModelRegistry.from_settings(bp_settings.model_copy(update={"store": store}))
+    registry = ModelRegistry.from_settings(settings.model_copy(update={"store": store}))
     assert list(registry.models) == ["tiny"]
     assert "senses.npz" in registry.errors[BACKPACK]
 
