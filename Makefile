@@ -27,7 +27,7 @@ TORCH_INDEX ?=
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade --constraint $(CONSTRAINTS) pip
 
 # torch first, from TORCH_INDEX when given: letting pip choose would pull a multi-GB CUDA build. Then the
 # package with the CPU builds of onnxruntime and faiss, training, export and the dev tools, all constrained.
