@@ -19,8 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from xalign.export.evaluation import bucc_task_name
-from xalign.export.pipeline import Evaluate, Evaluation, ExportConfig, Review, export_and_publish
+from xalign.export.config import Evaluation
+from xalign.export.dual_encoder import DUAL_ENCODER
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.evaluation import Evaluate, bucc_task_name
+from xalign.export.pipeline import Review, export_and_publish
 from xalign.modelstore import Manifest, ModelStore
 from xalign.modelstore.integrity import sha256_file
 from xalign.modelstore.manifest import DataFile
@@ -157,7 +160,7 @@ def publish_default(
     ``<name>-aligned``). ``evaluate`` replaces the Tatoeba/BUCC measurement (tests force numbers with it).
     Idempotent: a rerun with the same inputs publishes nothing and moves no alias.
     """
-    base = export_and_publish(config, evaluate=evaluate)
+    base = export_and_publish(config, DUAL_ENCODER, evaluate=evaluate)
     if delta_dir is None:
         return DefaultResult(base)
     delta = read_delta(delta_dir)
@@ -166,7 +169,8 @@ def publish_default(
     # Pinned before the aligned version lands: a store without production would serve it as the latest, ungated.
     pin_initial(ModelStore(config.store), base.name, base.version)
     review = _reviewer(base, config.bucc_pair, gate)
-    aligned = export_and_publish(aligned_config(config, applied, delta_dir, delta), evaluate=evaluate, review=review)
+    aligned_export = aligned_config(config, applied, delta_dir, delta)
+    aligned = export_and_publish(aligned_export, DUAL_ENCODER, evaluate=evaluate, review=review)
     numbers = aligned.evaluation.get(GATE_TASK)
     if numbers is not None and numbers.get("passed") == 1.0:
         outcome = release(

@@ -13,29 +13,33 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from xalign.export.aligned import DefaultResult, gate_summary, publish_default
-from xalign.export.backpack import BackpackExportConfig, export_and_publish_backpack
+from xalign.export.backpack import BACKPACK, BackpackExportConfig
 from xalign.export.backpack_provenance import backpack_config
 from xalign.export.default_model import DEFAULT_NAME, default_config
-from xalign.export.dual_encoder import DEFAULT_OPSET, MIN_OPSET, POOLING_MODES
+from xalign.export.dual_encoder import DUAL_ENCODER
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.onnx_graph import DEFAULT_OPSET, MIN_OPSET
 from xalign.export.parity import ParityError
-from xalign.export.pipeline import VARIANT_FILES, ExportConfig, export_and_publish
+from xalign.export.pipeline import export_and_publish
 from xalign.export.retrain import RetrainJob, RetrainResult, retrain
 from xalign.modelstore import Manifest, StoreError
+from xalign.modelstore.artifacts import VARIANT_FILES
 from xalign.modelstore.cli import add_release_options, policy_from_args, print_release
 from xalign.modelstore.integrity import sha256_file
 from xalign.modelstore.manifest import DataFile
 from xalign.training.delta import read_delta
+from xalign.training.models.pooling import POOLING_MODES
 from xalign.training.recipes.loader import Overrides
 
 log = logging.getLogger(__name__)
 
-# The SENSIA-adapted Backpack that `make model` publishes beside the dual encoder (issue 6).
+# The SENSIA-adapted Backpack that `make model` publishes beside the dual encoder.
 BACKPACK_NAME = "xalign-backpack-sensia"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -70,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     default.add_argument("--store", type=Path, required=True, help="model store root folder")
     default.add_argument("--cache", type=Path, default=Path(".cache/xalign"), help="converted base model cache")
     default.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
-    default.add_argument(
-        "--variants", nargs="+", default=["fp32", "int8"], choices=sorted(VARIANT_FILES), help="variants to publish"
-    )
+    _add_variants(default, "variants to publish")
     default.add_argument(
         "--delta",
         type=Path,
@@ -124,9 +126,7 @@ def _add_retrain_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     retrain.add_argument(
         "--promote", action=argparse.BooleanOptionalAction, default=True, help="move production to it (default: on)"
     )
-    retrain.add_argument(
-        "--variants", nargs="+", default=["fp32", "int8"], choices=sorted(VARIANT_FILES), help="variants to publish"
-    )
+    _add_variants(retrain, "variants to publish")
     retrain.add_argument("--work-dir", type=Path, help="folder for the staging directory (default: system temp)")
     retrain.add_argument("--no-progress", action="store_true", help="no training progress bar")
     retrain.add_argument(
@@ -156,12 +156,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--store", type=Path, required=True, help="model store root folder")
     group.add_argument("--name", required=True, help="model name in the store (letters, digits, . _ -)")
     group.add_argument("--pooling", choices=POOLING_MODES, default="mean", help="token pooling (default: mean)")
-    group.add_argument(
-        "--normalize",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="L2-normalise the output vectors inside the graph (default: on)",
-    )
+    _add_switch(group, "--normalize", "L2-normalise the output vectors inside the graph (default: on)")
     group.add_argument(
         "--max-seq-length",
         type=int,
@@ -170,21 +165,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--text-prefix", default="", help="prefix the service puts before every text, e.g. 'query: '")
     group.add_argument("--languages", nargs="+", default=[], metavar="CODE", help="languages the model serves")
-    group.add_argument(
-        "--variants",
-        nargs="+",
-        choices=sorted(VARIANT_FILES),
-        default=["fp32", "int8"],
-        help="ONNX variants to publish; fp32 is required (default: fp32 int8)",
-    )
+    _add_variants(group, "ONNX variants to publish; fp32 is required (default: fp32 int8)")
     group.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, at least {MIN_OPSET} (default: {DEFAULT_OPSET})"
     )
-    group.add_argument(
+    _add_switch(
+        group,
         "--quantize-embeddings",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="int8: quantise the word-embedding table too (about 4x smaller file; default: on)",
+        "int8: quantise the word-embedding table too (about 4x smaller file; default: on)",
     )
     group.add_argument(
         "--allowed-dimensions", nargs="+", type=int, default=[], metavar="N", help="Matryoshka output sizes"
@@ -195,6 +183,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--work-dir", type=Path, help="folder for the staging directory (default: system temp)")
     _add_eval_options(parser)
+
+
+def _add_switch(group: argparse._ActionsContainer, option: str, help_text: str) -> None:
+    """An on/off option, on by default (``--no-...`` turns it off)."""
+    group.add_argument(option, action=argparse.BooleanOptionalAction, default=True, help=help_text)
+
+
+def _add_variants(group: argparse._ActionsContainer, help_text: str) -> None:
+    """``--variants``: the ONNX variants to publish (fp32 int8 by default)."""
+    group.add_argument("--variants", nargs="+", choices=sorted(VARIANT_FILES), default=["fp32", "int8"], help=help_text)
 
 
 def _add_eval_options(parser: argparse.ArgumentParser) -> None:
@@ -264,48 +262,38 @@ def read_evaluation(path: Path) -> dict[str, dict[str, float]]:
     return {str(task): {str(k): float(v) for k, v in metrics.items()} for task, metrics in data.items()}
 
 
+# How an ``onnx`` option becomes its ``ExportConfig`` field where the parsed value is not the field's value
+# (lists become tuples otherwise).
+_FIELD_VALUES: dict[str, Callable[[Any], Any]] = {
+    "variants": lambda names: tuple(dict.fromkeys(names)),
+    "data_files": lambda specs: tuple(parse_data_file(spec) for spec in specs),
+    "evaluation": lambda path: read_evaluation(path) if path else {},
+    "bucc_max": lambda limit: limit or None,  # 0: the whole sample
+}
+
+
+# The ``default`` command's evaluation options, the same as ``onnx``'s.
+_EVALUATION_FIELDS = ("tatoeba_dir", "tatoeba_langs", "bucc_dir", "bucc_pair", "bucc_max")
+
+
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
-    """Turn parsed ``onnx`` options into an ``ExportConfig``."""
-    return ExportConfig(
-        model_dir=args.model_dir,
-        store=args.store,
-        name=args.name,
-        base_model=args.base_model,
-        pooling=args.pooling,
-        normalize=args.normalize,
-        max_seq_length=args.max_seq_length,
-        text_prefix=args.text_prefix,
-        languages=tuple(args.languages),
-        variants=tuple(dict.fromkeys(args.variants)),
-        opset=args.opset,
-        quantize_embeddings=args.quantize_embeddings,
-        allowed_dimensions=tuple(args.allowed_dimensions),
-        tokenizer=args.tokenizer,
-        recipe=args.recipe,
-        data_files=tuple(parse_data_file(spec) for spec in args.data_files),
-        steps=args.steps,
-        code_revision=args.code_revision,
-        evaluation=read_evaluation(args.evaluation) if args.evaluation else {},
-        licenses=tuple(args.licenses),
-        parity_texts=args.parity_texts,
-        work_dir=args.work_dir,
-        tatoeba_dir=args.tatoeba_dir,
-        tatoeba_langs=tuple(args.tatoeba_langs),
-        **_bucc_options(args),
-    )
+    """Turn parsed ``onnx`` options into an ``ExportConfig``: each field is the option named after it."""
+    return ExportConfig(**{field.name: _field_value(args, field.name) for field in fields(ExportConfig)})
 
 
-def _bucc_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"bucc_dir": args.bucc_dir, "bucc_pair": args.bucc_pair, "bucc_max": args.bucc_max or None}
+def _field_value(args: argparse.Namespace, name: str) -> Any:
+    value = getattr(args, name)
+    convert = _FIELD_VALUES.get(name)
+    if convert is not None:
+        return convert(value)
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _config(args: argparse.Namespace) -> ExportConfig:
-    if args.command == "default":
-        config = default_config(args.store, args.cache, name=args.name, variants=tuple(dict.fromkeys(args.variants)))
-        return replace(
-            config, tatoeba_dir=args.tatoeba_dir, tatoeba_langs=tuple(args.tatoeba_langs), **_bucc_options(args)
-        )
-    return config_from_args(args)
+    if args.command != "default":
+        return config_from_args(args)
+    config = default_config(args.store, args.cache, name=args.name, variants=_field_value(args, "variants"))
+    return replace(config, **{name: _field_value(args, name) for name in _EVALUATION_FIELDS})
 
 
 def _summary(manifest: Manifest) -> str:
@@ -319,17 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Only this project's loggers at the chosen level: the exporter's own INFO output is very chatty.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("export", "modelstore", "training"):
+    for name in ("xalign.export", "xalign.modelstore", "xalign.training"):
         logging.getLogger(name).setLevel(args.log_level)
     try:
         if args.command == "default":
             _print_default(_publish_default(args))
         elif args.command == "backpack":
-            print(_summary(export_and_publish_backpack(_backpack_config(args))))
+            print(_summary(export_and_publish(_backpack_config(args), BACKPACK)))
         elif args.command == "retrain":
             return _print_retrain(retrain(_retrain_job(args)))
         else:
-            print(_summary(export_and_publish(_config(args))))
+            print(_summary(export_and_publish(_config(args), DUAL_ENCODER)))
     except (ParityError, StoreError, ValueError, OSError) as exc:
         print(f"xalign-export: error: {exc}", file=sys.stderr)
         return 1

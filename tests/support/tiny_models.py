@@ -11,8 +11,9 @@ import torch
 import transformers
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from xalign.export.dual_encoder import DualEncoder
-from xalign.export.pipeline import ExportConfig, export_and_publish
+from xalign.export.dual_encoder import DUAL_ENCODER, DualEncoder
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.pipeline import export_and_publish
 from xalign.modelstore import Manifest
 
 HIDDEN = 32
@@ -65,7 +66,7 @@ def publish_tiny(model_dir: Path, store: Path, name: str = "tiny", **overrides: 
         languages=("en", "de"),
         **overrides,
     )
-    return export_and_publish(config)
+    return export_and_publish(config, DUAL_ENCODER)
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,22 @@
 """What the evaluation harnesses embed with: the ``Encoder`` protocol and a transformers implementation.
 
 Importing this module needs neither torch nor transformers: ``TransformersEncoder`` imports them
-when it is built, so the harnesses can also run on the store-backed ONNX encoder of ``service.engine``.
+when it is built, so the harnesses can also run on the store-backed ONNX encoder (``runtime/onnx_encoder.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import Any, Protocol, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    import torch
+from xalign.training.models.pooling import Pooling, pool
 
-Pooling = Literal["mean", "cls", "last"]
+# ``Pooling`` and ``pool`` too: the trainer's tasks and dev evaluation import them from here.
+__all__ = ["PROGRESS_MIN_TEXTS", "Encoder", "Pooling", "TransformersEncoder", "pool"]
 
 # Progress bars only where a run is long enough to watch.
 PROGRESS_MIN_TEXTS = 2048
@@ -33,23 +33,6 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed ``texts``: (len(texts), dim) float32, every row of unit L2 norm, in input order."""
         ...
-
-
-def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
-    """Pool token states (batch, seq, dim) with attention mask (batch, seq) into (batch, dim).
-
-    ``mean`` averages non-padding tokens (E5, sentence-transformers); ``cls`` takes the first token;
-    ``last`` the last non-padding token (right padding assumed).
-    """
-    import torch  # noqa: PLC0415 - see the module docstring
-
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "last":
-        last = mask.sum(dim=1) - 1  # (batch,) index of the last real token
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
 class TransformersEncoder:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 from tiny_models import MAX_LEN, Exported
-from tokenizers import Tokenizer
 
-from xalign.export.dual_encoder import export_dual_encoder, load_dual_encoder
+from xalign.export.dual_encoder import DUAL_ENCODER, export_dual_encoder, load_dual_encoder
 from xalign.export.fp16 import convert_fp16
-from xalign.export.parity import ParityResult, check_parity, load_parity_texts, load_tokenizer
+from xalign.export.parity import ParityResult, check_parity
+from xalign.export.parity_texts import load_parity_texts
 from xalign.export.quantize import quantize_int8
+from xalign.runtime.tokenization import TextTokenizer
 
 
 @pytest.fixture(scope="session")
@@ -28,11 +29,11 @@ def exported(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def tiny_tokenizer(tiny_model_dir: Path) -> Tokenizer:
-    return load_tokenizer(tiny_model_dir / "tokenizer.json", MAX_LEN, pad_id=0)
+def tiny_tokenizer(tiny_model_dir: Path) -> TextTokenizer:
+    return TextTokenizer(tiny_model_dir / "tokenizer.json", MAX_LEN)
 
 
 @pytest.fixture(scope="session")
-def parity_result(exported: Exported, tiny_tokenizer: Tokenizer) -> ParityResult:
+def parity_result(exported: Exported, tiny_tokenizer: TextTokenizer) -> ParityResult:
     variants = {"fp32": exported.fp32, "int8": exported.int8, "fp16": exported.fp16}
-    return check_parity(exported.module, variants, tiny_tokenizer, load_parity_texts())
+    return check_parity(DUAL_ENCODER, exported.module, variants, tiny_tokenizer, load_parity_texts())

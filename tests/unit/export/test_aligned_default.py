@@ -14,8 +14,10 @@ from trainer_recipes import make_recipe
 
 from xalign.export.aligned import GateError, gate_numbers, publish_default
 from xalign.export.cli import main
+from xalign.export.config import Evaluation
 from xalign.export.default_model import default_config
-from xalign.export.pipeline import Evaluate, Evaluation, ExportConfig, measure
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.evaluation import Evaluate, measure
 from xalign.modelstore import ModelStore
 from xalign.modelstore.integrity import sha256_file
 from xalign.modelstore.layout import ALIAS_HISTORY_FILE

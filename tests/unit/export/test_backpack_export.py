@@ -12,23 +12,25 @@ import torch
 from tiny_backpack import DIM, MAX_LEN, SENSES, build_backpack_dir, publish_tiny_backpack, tiny_texts
 from tokenizers import Tokenizer
 
-from xalign.export.backpack import (
-    FAMILY,
-    OUTPUT_NAMES,
-    BackpackGraph,
-    BackpackParity,
-    backpack_batch_vs_single,
-    build_senses_table,
-    check_backpack_parity,
-    export_backpack,
-    require_backpack_parity,
+from xalign.export.backpack import BACKPACK
+from xalign.export.backpack_graph import BackpackGraph, export_backpack
+from xalign.export.family import Outputs
+from xalign.export.parity import (
+    ParityError,
+    ParityResult,
+    batch_vs_single,
+    check_parity,
+    open_session,
+    parity_key,
+    require_parity,
     run_onnx,
     run_torch,
 )
-from xalign.export.parity import ParityError, encode, load_tokenizer, open_session
+from xalign.export.senses_table import build_senses_table
 from xalign.modelstore import Manifest, ModelStore, ParityReport
-from xalign.modelstore.artifacts import read_senses, write_senses
+from xalign.modelstore.artifacts import BACKPACK_OUTPUTS, read_senses, write_senses
 from xalign.modelstore.refs import parse_ref
+from xalign.runtime.tokenization import Batch, TextTokenizer
 from xalign.training.models.backpack import load_backpack
 
 TEXTS = [
@@ -57,8 +59,16 @@ def onnx_path(published: tuple[Path, Manifest]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(model_dir: Path) -> Tokenizer:
-    return load_tokenizer(model_dir / "tokenizer.json", MAX_LEN, pad_id=0)
+def tokenizer(model_dir: Path) -> TextTokenizer:
+    return TextTokenizer(model_dir / "tokenizer.json", MAX_LEN)
+
+
+def _onnx(onnx_path: Path, batch: Batch) -> Outputs:
+    return run_onnx(open_session(onnx_path), batch, BACKPACK_OUTPUTS)
+
+
+def _parity(graph: BackpackGraph, onnx_path: Path, tokenizer: TextTokenizer, texts: list[str]) -> ParityResult:
+    return check_parity(BACKPACK, graph, {"fp32": onnx_path}, tokenizer, texts)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +80,7 @@ def published(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 def test_graph_interface_has_four_outputs_and_dynamic_axes(onnx_path: Path) -> None:
     graph = onnx.load(str(onnx_path)).graph
     assert [v.name for v in graph.input] == ["input_ids", "attention_mask"]
-    assert [v.name for v in graph.output] == list(OUTPUT_NAMES)
+    assert [v.name for v in graph.output] == list(BACKPACK_OUTPUTS)
     for value in graph.input:
         assert all(d.dim_param for d in value.type.tensor_type.shape.dim)  # batch and sequence symbolic
     ranks = [len(v.type.tensor_type.shape.dim) for v in graph.output]
@@ -82,18 +92,19 @@ def test_export_refuses_an_opset_below_18(graph: BackpackGraph, tmp_path: Path) 
         export_backpack(graph, tmp_path / "model.onnx", opset=17)
 
 
-def test_onnx_matches_pytorch_on_every_output(graph: BackpackGraph, onnx_path: Path, tokenizer: Tokenizer) -> None:
-    result = check_backpack_parity(graph, onnx_path, tokenizer, TEXTS + tiny_texts()[:20])
-    for name in OUTPUT_NAMES:
-        assert result.outputs[name].min_cosine > 0.99999, name
-        assert result.outputs[name].max_abs_diff < 1e-5, name
-        assert result.batch_vs_single[name] < 1e-5, name
-    require_backpack_parity(result)
+def test_onnx_matches_pytorch_on_every_output(graph: BackpackGraph, onnx_path: Path, tokenizer: TextTokenizer) -> None:
+    result = _parity(graph, onnx_path, tokenizer, TEXTS + tiny_texts()[:20])
+    for name in BACKPACK_OUTPUTS:
+        key = parity_key("fp32", name)
+        assert result.reports[key].min_cosine > 0.99999, name
+        assert result.reports[key].max_abs_diff < 1e-5, name
+        assert result.batch_vs_single[key] < 1e-5, name
+    require_parity(result)
 
 
-def test_onnx_shapes_and_alpha_on_a_padded_batch(onnx_path: Path, tokenizer: Tokenizer) -> None:
-    batch = encode(tokenizer, TEXTS)
-    out = run_onnx(open_session(onnx_path), batch)
+def test_onnx_shapes_and_alpha_on_a_padded_batch(onnx_path: Path, tokenizer: TextTokenizer) -> None:
+    batch = tokenizer(TEXTS)
+    out = _onnx(onnx_path, batch)
     n, seq = batch.input_ids.shape
     assert out["sentence_embedding"].shape == (n, DIM)
     assert out["contextual"].shape == (n, seq, DIM)
@@ -109,43 +120,44 @@ def test_onnx_shapes_and_alpha_on_a_padded_batch(onnx_path: Path, tokenizer: Tok
     np.testing.assert_allclose(row_sums, 1.0, rtol=1e-5)
 
 
-def test_a_text_alone_and_in_a_padded_batch_agree(onnx_path: Path, tokenizer: Tokenizer) -> None:
-    session = open_session(onnx_path)
-    batch = encode(tokenizer, TEXTS)
-    together = run_onnx(session, batch)
-    alone = run_onnx(session, encode(tokenizer, [TEXTS[2]]))
+def test_a_text_alone_and_in_a_padded_batch_agree(onnx_path: Path, tokenizer: TextTokenizer) -> None:
+    batch = tokenizer(TEXTS)
+    together = _onnx(onnx_path, batch)
+    alone = _onnx(onnx_path, tokenizer([TEXTS[2]]))
     length = int(batch.attention_mask[2].sum())
     assert length < batch.input_ids.shape[1]  # the text really is padded in the batch
     np.testing.assert_allclose(together["alpha"][2, :, :length, :length], alone["alpha"][0], atol=1e-6)
     np.testing.assert_allclose(together["contextual"][2, :length], alone["contextual"][0], atol=1e-6)
-    assert max(backpack_batch_vs_single(session, tokenizer, TEXTS, sample=4).values()) < 1e-5
+    session = open_session(onnx_path)
+    assert max(batch_vs_single(BACKPACK, session, tokenizer, tokenizer.encode_ids(TEXTS), sample=4).values()) < 1e-5
 
 
-def test_parity_refuses_a_graph_that_differs(graph: BackpackGraph, onnx_path: Path, tokenizer: Tokenizer) -> None:
+def test_parity_refuses_a_graph_that_differs(graph: BackpackGraph, onnx_path: Path, tokenizer: TextTokenizer) -> None:
     broken = BackpackGraph(copy.deepcopy(graph.model))  # the shared fixture stays intact
     with torch.no_grad():
         broken.model.sense_weights.query.weight.mul_(-20.0)
-    result = check_backpack_parity(broken, onnx_path, tokenizer, TEXTS)
-    assert result.outputs["alpha"].max_abs_diff > 1e-3
+    result = _parity(broken, onnx_path, tokenizer, TEXTS)
+    assert result.reports["fp32.alpha"].max_abs_diff > 1e-3
     with pytest.raises(ParityError, match="does not match PyTorch"):
-        require_backpack_parity(result)
+        require_parity(result)
 
 
 def test_parity_refuses_padding_leaks() -> None:
     report = {"texts": 1, "min_cosine": 1.0, "max_abs_diff": 0.0}
-    result = BackpackParity(
+    keys = [parity_key("fp32", name) for name in BACKPACK_OUTPUTS]
+    result = ParityResult(
         texts=1,
         truncated=0,
-        outputs={name: ParityReport(**report) for name in OUTPUT_NAMES},
-        batch_vs_single={**dict.fromkeys(OUTPUT_NAMES, 0.0), "senses": 1e-3},
+        reports={key: ParityReport(**report) for key in keys},
+        batch_vs_single={**dict.fromkeys(keys, 0.0), "fp32.senses": 1e-3},
     )
     with pytest.raises(ParityError, match="senses differs"):
-        require_backpack_parity(result)
+        require_parity(result)
 
 
-def test_logits_decompose_into_sense_contributions(graph: BackpackGraph, tokenizer: Tokenizer) -> None:
-    batch = encode(tokenizer, TEXTS[:1])
-    out = run_torch(graph, batch)
+def test_logits_decompose_into_sense_contributions(graph: BackpackGraph, tokenizer: TextTokenizer) -> None:
+    batch = tokenizer(TEXTS[:1])
+    out = run_torch(BACKPACK, graph, batch)
     table = build_senses_table(graph.model, n_top=3)
     last = batch.input_ids.shape[1] - 1
     # contribution[j, l, w] = alpha[l, last, j] * C(x_j)[l] . E_w
@@ -177,11 +189,11 @@ def test_senses_table_equals_brute_force(graph: BackpackGraph, tmp_path: Path) -
 
 def test_published_manifest_and_files(published: tuple[Path, Manifest]) -> None:
     store, manifest = published
-    assert manifest.family == FAMILY == "backpack"
+    assert manifest.family == BACKPACK.name == "backpack"
     assert manifest.embedding_dim == DIM
     assert (manifest.pooling, manifest.normalize, manifest.text_prefix) == ("mean", True, "")
     assert manifest.max_seq_length == MAX_LEN
-    assert manifest.onnx.outputs == list(OUTPUT_NAMES)
+    assert manifest.onnx.outputs == list(BACKPACK_OUTPUTS)
     assert manifest.onnx.variants == {"fp32": "model.onnx"}
     assert sorted(manifest.files) == ["model.onnx", "senses.npz", "tokenizer.json"]
     assert set(manifest.parity) == {"fp32", "fp32.contextual", "fp32.senses", "fp32.alpha"}

@@ -9,11 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
-from tokenizers import Tokenizer
 
 from xalign.export.cli import main, parse_data_file, read_evaluation
-from xalign.export.parity import count_truncated, load_parity_texts
-from xalign.export.pipeline import ExportConfig
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.parity import count_truncated
+from xalign.export.parity_texts import load_parity_texts
+from xalign.runtime.tokenization import TextTokenizer
 
 
 def test_help_documents_every_config_field(capsys: pytest.CaptureFixture[str]) -> None:
@@ -80,6 +81,5 @@ def test_long_parity_texts_exceed_512_xlmr_tokens() -> None:
     path = Path(str(dist.locate_file("semantra_multilingual/assets/multilingual-e5-small/tokenizer.json")))
     if not path.is_file():
         pytest.skip("the XLM-R tokenizer.json is not where expected")
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length=512)
-    assert count_truncated(tokenizer, ["query: " + t for t in load_parity_texts()]) >= 5
+    tokenizer = TextTokenizer(path, 512, "query: ")
+    assert count_truncated(tokenizer, load_parity_texts()) >= 5

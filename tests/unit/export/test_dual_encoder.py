@@ -10,11 +10,13 @@ import onnx
 import pytest
 import torch
 from tiny_models import HIDDEN, Exported
-from tokenizers import Tokenizer
 
-from xalign.export.dual_encoder import DualEncoder, export_dual_encoder, pool
-from xalign.export.parity import FP32_MIN_COSINE, ParityResult, embed_onnx, embed_torch, encode, open_session
+from xalign.export.dual_encoder import DUAL_ENCODER, DualEncoder, export_dual_encoder
+from xalign.export.family import FloatArray
+from xalign.export.parity import FP32_MIN_COSINE, ParityResult, open_session, run_onnx, run_torch
 from xalign.export.quantize import weight_matmuls
+from xalign.runtime.tokenization import Batch, TextTokenizer
+from xalign.training.models.pooling import pool
 
 
 def test_interface_is_dynamic_int64_in_float32_out(exported: Exported) -> None:
@@ -52,7 +54,7 @@ def test_dynamic_batch_and_sequence(exported: Exported, batch: int, length: int)
 def test_fp32_parity_on_packaged_texts(
     parity_result: ParityResult, record_property: Callable[[str, object], None]
 ) -> None:
-    report = parity_result.variants["fp32"]
+    report = parity_result.reports["fp32"]
     record_property("fp32_min_cosine", report.min_cosine)
     record_property("fp32_max_abs_diff", report.max_abs_diff)
     print(f"fp32: min cosine {report.min_cosine:.8f}, max abs diff {report.max_abs_diff:.3g}")
@@ -62,19 +64,23 @@ def test_fp32_parity_on_packaged_texts(
     assert parity_result.truncated > 0  # the over-long texts really were cut to 64 tokens
 
 
-def test_batch_vs_single(parity_result: ParityResult, exported: Exported, tiny_tokenizer: Tokenizer) -> None:
+def _embedding(outputs: dict[str, FloatArray]) -> FloatArray:
+    return outputs["sentence_embedding"]  # (batch, dim)
+
+
+def test_batch_vs_single(parity_result: ParityResult, exported: Exported, tiny_tokenizer: TextTokenizer) -> None:
     assert parity_result.batch_vs_single["fp32"] <= 1e-5
     session = open_session(exported.fp32)
     short, long = "a", "a much longer sentence that forces padding onto the short one " * 3
-    alone = embed_onnx(session, encode(tiny_tokenizer, [short]))
-    batch = encode(tiny_tokenizer, [long, short, long])
+    alone = _embedding(run_onnx(session, tiny_tokenizer([short]), DUAL_ENCODER.outputs))
+    batch: Batch = tiny_tokenizer([long, short, long])
     assert batch.attention_mask[1].sum() < batch.attention_mask.shape[1]
-    np.testing.assert_allclose(embed_onnx(session, batch)[1], alone[0], atol=1e-5)
-    np.testing.assert_allclose(embed_torch(exported.module, batch)[1], alone[0], atol=1e-5)
+    np.testing.assert_allclose(_embedding(run_onnx(session, batch, DUAL_ENCODER.outputs))[1], alone[0], atol=1e-5)
+    np.testing.assert_allclose(_embedding(run_torch(DUAL_ENCODER, exported.module, batch))[1], alone[0], atol=1e-5)
 
 
 def test_int8_runs_and_is_close(parity_result: ParityResult) -> None:
-    report = parity_result.variants["int8"]
+    report = parity_result.reports["int8"]
     print(
         f"int8: min cosine {report.min_cosine:.6f}, max abs diff {report.max_abs_diff:.3g}, "
         f"batch-vs-single {parity_result.batch_vs_single['int8']:.3g}"
@@ -95,7 +101,7 @@ def test_int8_keeps_ffn_output_projections_fp32(exported: Exported) -> None:
 
 
 def test_fp16_runs_on_cpu_and_is_close(parity_result: ParityResult) -> None:
-    report = parity_result.variants["fp16"]
+    report = parity_result.reports["fp16"]
     print(f"fp16: min cosine {report.min_cosine:.6f}, max abs diff {report.max_abs_diff:.3g}")
     assert report.min_cosine >= 0.999
 

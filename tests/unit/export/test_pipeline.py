@@ -13,10 +13,13 @@ import pytest
 from onnx import numpy_helper
 from tiny_models import MAX_LEN, Exported
 
-import xalign.export.pipeline
+import xalign.export.dual_encoder
 from xalign.export.cli import main
+from xalign.export.dual_encoder import DUAL_ENCODER
+from xalign.export.dual_encoder_config import ExportConfig
+from xalign.export.fingerprint import fingerprint
 from xalign.export.parity import ParityError
-from xalign.export.pipeline import ExportConfig, export_and_publish, fingerprint
+from xalign.export.pipeline import export_and_publish
 from xalign.modelstore import InvalidNameError, Manifest, ModelStore
 from xalign.modelstore.refs import ModelRef
 
@@ -42,7 +45,7 @@ def _config(model_dir: Path, store: Path, **overrides: object) -> ExportConfig:
 def published(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ExportConfig, Manifest]:
     store = tmp_path_factory.mktemp("store")
     config = _config(tiny_model_dir, store, work_dir=tmp_path_factory.mktemp("work"))
-    return config, export_and_publish(config)
+    return config, export_and_publish(config, DUAL_ENCODER)
 
 
 def test_publish_gives_a_verified_version_with_parity(published: tuple[ExportConfig, Manifest]) -> None:
@@ -85,7 +88,7 @@ def test_identical_rerun_through_the_cli_publishes_nothing(
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith("tiny-e5:1 ")
     assert ModelStore(config.store).versions("tiny-e5") == [1]
-    assert export_and_publish(config) == manifest
+    assert export_and_publish(config, DUAL_ENCODER) == manifest
 
 
 def test_fingerprint_follows_settings_not_locations(published: tuple[ExportConfig, Manifest], tmp_path: Path) -> None:
@@ -119,10 +122,10 @@ def test_parity_failure_raises_and_publishes_nothing(
         _other_model(exported.fp32, path)
         return path
 
-    monkeypatch.setattr(xalign.export.pipeline, "export_dual_encoder", wrong_export)
+    monkeypatch.setattr(xalign.export.dual_encoder, "export_dual_encoder", wrong_export)
     config = _config(tiny_model_dir, tmp_path / "store", variants=("fp32",))
     with pytest.raises(ParityError, match=r"fp32 ONNX does not match PyTorch: min cosine"):
-        export_and_publish(config)
+        export_and_publish(config, DUAL_ENCODER)
     assert ModelStore(config.store).models() == []
 
 
@@ -139,4 +142,4 @@ def test_config_is_validated(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 def test_too_long_max_seq_length_is_refused_before_export(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
-        export_and_publish(_config(tiny_model_dir, tmp_path / "store", max_seq_length=512))
+        export_and_publish(_config(tiny_model_dir, tmp_path / "store", max_seq_length=512), DUAL_ENCODER)
