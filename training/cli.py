@@ -1,13 +1,8 @@
 """``xalign-train``: train and evaluate cross-lingually aligned encoders.
 
-Subcommands (one function each, registered in ``build_parser``):
-
-  train   Train an encoder as a recipe TOML file says (``training/recipes/``); resumable, torchrun-ready.
-  eval    Tatoeba accuracy and BUCC-2018 F1 of a transformers folder or of a model in the store.
-  delta   ``extract`` the tensors a checkpoint changed over its base into a small delta folder
-          (``training/delta.py``); ``apply`` one to its base to rebuild the trained model.
-  backpack  Train a Backpack LM as a Backpack recipe says (``training/recipes/backpack/``): the English
-          source model, SENSIA adaptation or a baseline.
+Subcommands (``_SUBCOMMANDS`` describes each; one ``_add_*_parser`` and one ``cmd_*`` function each): ``train``
+(``training/trainer/``; resumable, torchrun-ready), ``eval``, ``delta`` (``training/delta.py``), ``backpack``
+(``training/backpack_training/``) and ``schema``.
 """
 
 from __future__ import annotations
@@ -17,18 +12,53 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import get_args
+from typing import TypeAlias, get_args
 
 from xalign.modelstore.errors import StoreError
 from xalign.modelstore.refs import parse_ref
+from xalign.training.backpack_training.recipe import BackpackRecipe, load_backpack_recipe
 from xalign.training.evaluate.bucc import cap_bucc, evaluate_bucc, read_bucc
 from xalign.training.evaluate.encoder import Encoder, Pooling
 from xalign.training.evaluate.report import EvalReport, evaluation_dict, render_markdown, write_json
 from xalign.training.evaluate.tatoeba import DEFAULT_LANGS, evaluate_tatoeba, read_tatoeba
+from xalign.training.recipes.base import recipe_schema
 from xalign.training.recipes.loader import Overrides, load_recipe
-from xalign.training.recipes.recipe import OFFLINE_E5
+from xalign.training.recipes.recipe import OFFLINE_E5, Recipe
+
+# Each subcommand's one-line help and its description.
+_SUBCOMMANDS = {
+    "train": (
+        "train an encoder as a recipe says",
+        "Train as RECIPE (a TOML file; see training/recipes/) says. Checkpoints, metrics.jsonl and loss_curve.png "
+        "go to the recipe's output folder. For several processes run it under torchrun, e.g. torchrun "
+        "--nproc_per_node 2 -m xalign.training.cli train RECIPE.toml.",
+    ),
+    "eval": (
+        "Tatoeba accuracy and BUCC-2018 F1 of a model",
+        "Evaluate a model: Tatoeba 1-NN accuracy both directions and/or BUCC-2018 F1 with LASER margin mining "
+        "(ratio, k=4, max retrieval, best threshold on the gold).",
+    ),
+    "delta": (
+        "extract a small delta from a checkpoint, or apply one to its base",
+        "A delta is the encoder tensors a checkpoint changed over its base (e.g. the top layers of a "
+        "train_top_layers run), with the base's sha256 and the training provenance: small enough to commit. "
+        "extract writes one; apply rebuilds the trained model from its base and a delta.",
+    ),
+    "backpack": (
+        "train a Backpack LM as a Backpack recipe says",
+        "Train a Backpack LM as RECIPE (see training/recipes/backpack/) says: metrics.jsonl, loss_curve.png and "
+        "the checkpoint final/ (with training_manifest.json) go to the recipe's output.",
+    ),
+    "schema": (
+        "print the JSON schema of a recipe file",
+        "Print the JSON schema of a train recipe (training/recipes/*.toml) or of a backpack recipe "
+        "(training/recipes/backpack/*.toml): every key, its type and its default.",
+    ),
+}
+# The recipe class of each recipe kind ``schema`` describes.
+_RECIPES: dict[str, type] = {"train": Recipe, "backpack": BackpackRecipe}
 
 
 class CliError(Exception):
@@ -45,20 +75,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_parser(sub)
     _add_delta_parser(sub)
     _add_backpack_parser(sub)
+    _add_schema_parser(sub)
     return parser
 
 
-def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train an encoder as a recipe says",
-        description="Train as RECIPE (a TOML file; see training/recipes/) says. Checkpoints, metrics.jsonl and "
-        "loss_curve.png go to the recipe's output folder. For several processes run it under torchrun, e.g. "
-        "torchrun --nproc_per_node 2 -m xalign.training.cli train RECIPE.toml.",
-    )
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _subcommand(sub: Subparsers, name: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` (help and description from ``_SUBCOMMANDS``), run by ``func``."""
+    summary, description = _SUBCOMMANDS[name]
+    p = sub.add_parser(name, help=summary, description=description)
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_recipe_options(p: argparse.ArgumentParser) -> None:
+    """The recipe file and the keys both trainers let the command line replace."""
     p.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the recipe file")
     p.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: the recipe's output)")
     p.add_argument("--steps", type=int, metavar="N", help="total optimizer steps, replacing the recipe's steps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check_steps(args: argparse.Namespace) -> None:
+    if args.steps is not None and args.steps < 1:
+        raise CliError("--steps must be at least 1")
+
+
+def _add_train_parser(sub: Subparsers) -> None:
+    p = _subcommand(sub, "train", cmd_train)
+    _add_recipe_options(p)
     p.add_argument(
         "--data-root",
         type=Path,
@@ -77,16 +124,13 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="stop after K optimizer steps with a checkpoint; the schedule still runs to --steps, so --resume "
         "later continues exactly",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``xalign-train train``: load and check the recipe, then train (see ``training.trainer.loop``)."""
     from xalign.training.trainer.loop import train  # noqa: PLC0415 - imports torch
 
-    if args.steps is not None and args.steps < 1:
-        raise CliError("--steps must be at least 1")
+    _check_steps(args)
     if args.stop_after is not None and args.stop_after < 1:
         raise CliError("--stop-after must be at least 1")
     overrides = Overrides(output=args.output, steps=args.steps, data_root=args.data_root)
@@ -113,13 +157,8 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def _add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="Tatoeba accuracy and BUCC-2018 F1 of a model",
-        description="Evaluate a model: Tatoeba 1-NN accuracy both directions and/or BUCC-2018 F1 with "
-        "LASER margin mining (ratio, k=4, max retrieval, best threshold on the gold).",
-    )
+def _add_eval_parser(sub: Subparsers) -> None:
+    p = _subcommand(sub, "eval", cmd_eval)
     _add_model_options(p)
     tasks = p.add_argument_group("tasks (at least one)")
     tasks.add_argument(
@@ -149,7 +188,6 @@ def _add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     out.add_argument(
         "--json", type=Path, metavar="FILE", help="write {task: {metric: value}} (the manifest's evaluation field) here"
     )
-    p.set_defaults(func=cmd_eval)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -256,13 +294,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_delta_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "delta",
-        help="extract a small delta from a checkpoint, or apply one to its base",
-        description="A delta is the encoder tensors a checkpoint changed over its base (e.g. the top layers of "
-        "a train_top_layers run), with the base's sha256 and the training provenance: small enough to commit.",
-    )
+def _add_delta_parser(sub: Subparsers) -> None:
+    p = _subcommand(sub, "delta", cmd_delta)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     extract = actions.add_parser("extract", help="write the delta of a checkpoint over its base")
     extract.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a step-NNNNNN checkpoint folder")
@@ -281,7 +314,6 @@ def _add_delta_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action.add_argument(
             "--cache", type=Path, default=Path(".cache/xalign"), metavar="DIR", help="offline base cache"
         )
-    p.set_defaults(func=cmd_delta)
 
 
 def cmd_delta(args: argparse.Namespace) -> int:
@@ -322,31 +354,30 @@ def _read_evaluation(path: Path) -> dict[str, dict[str, float]]:
     return {str(task): {str(k): float(v) for k, v in metrics.items()} for task, metrics in data.items()}
 
 
-def _add_backpack_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "backpack",
-        help="train a Backpack LM as a Backpack recipe says",
-        description="Train a Backpack LM as RECIPE (see training/recipes/backpack/) says: metrics.jsonl, "
-        "loss_curve.png and the checkpoint final/ (with training_manifest.json) go to the recipe's output.",
-    )
-    p.add_argument("recipe", type=Path, metavar="RECIPE.toml", help="the Backpack recipe file")
-    p.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: the recipe's output)")
-    p.add_argument("--steps", type=int, metavar="N", help="optimizer steps, replacing the recipe's steps")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_backpack)
+def _add_backpack_parser(sub: Subparsers) -> None:
+    _add_recipe_options(_subcommand(sub, "backpack", cmd_backpack))
 
 
 def cmd_backpack(args: argparse.Namespace) -> int:
     """``xalign-train backpack``: load and check the recipe, then train (``training.backpack_training.loop``)."""
     from xalign.training.backpack_training.loop import train_backpack  # noqa: PLC0415 - imports torch
-    from xalign.training.backpack_training.recipe import load_backpack_recipe  # noqa: PLC0415
 
-    if args.steps is not None and args.steps < 1:
-        raise CliError("--steps must be at least 1")
+    _check_steps(args)
     recipe = load_backpack_recipe(args.recipe, output=args.output, steps=args.steps)
     _configure_logging()
     result = train_backpack(recipe, progress=not args.no_progress, recipe_file=args.recipe)
     sys.stdout.write(f"step {result.step}: {result.checkpoint}\n")
+    return 0
+
+
+def _add_schema_parser(sub: Subparsers) -> None:
+    p = _subcommand(sub, "schema", cmd_schema)
+    p.add_argument("kind", nargs="?", choices=sorted(_RECIPES), default="train", help="which recipe (default: train)")
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``xalign-train schema [train|backpack]``: the recipe's JSON schema on stdout (indent 2)."""
+    sys.stdout.write(json.dumps(recipe_schema(_RECIPES[args.kind]), indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -31,7 +31,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from xalign.modelstore.integrity import sha256_file
-from xalign.training.recipes.loader import load_recipe, recipe_to_dict
+from xalign.training.recipes.base import recipe_to_dict
+from xalign.training.recipes.loader import load_recipe
 from xalign.training.trainer.build import TRAINING_KEYS
 from xalign.training.trainer.checkpoint import TRAINING_STATE, read_manifest
 from xalign.training.trainer.train_module import frozen_parameter

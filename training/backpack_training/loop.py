@@ -10,6 +10,7 @@ last record goes to ``<output>/metrics.jsonl`` (with the learning rate and seque
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +24,8 @@ from tqdm.auto import tqdm
 
 from xalign.modelstore.integrity import sha256_file
 from xalign.training.backpack_training.batches import batch_indices, encode_texts, pad_batch
-from xalign.training.backpack_training.manifest import BackpackRunManifest, library_versions, write_manifest
-from xalign.training.backpack_training.recipe import BackpackRecipe, ParallelSource, TextSource, recipe_to_dict
+from xalign.training.backpack_training.manifest import BackpackRunManifest
+from xalign.training.backpack_training.recipe import BackpackRecipe, ParallelSource, TextSource
 from xalign.training.backpack_training.texts import describe_sources, read_all_texts, read_pairs
 from xalign.training.models.backpack import (
     WEIGHTS_FILE,
@@ -35,14 +36,10 @@ from xalign.training.models.backpack import (
     save_backpack,
 )
 from xalign.training.models.backpack_tokenizer import load_tokenizer, train_tokenizer
-from xalign.training.objectives.sensia import SensiaWeights, sensia_losses
-from xalign.training.trainer.metrics_log import (
-    LOSS_CURVE_FILE,
-    METRICS_FILE,
-    MetricsLog,
-    plot_loss_curves,
-    read_metrics,
-)
+from xalign.training.objectives.sensia import SensiaLosses, sensia_losses
+from xalign.training.recipes.base import recipe_to_dict
+from xalign.training.run_manifest import library_versions
+from xalign.training.trainer.metrics_log import METRICS_FILE, MetricsLog, redraw_loss_curve
 from xalign.training.trainer.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -73,18 +70,8 @@ def prepare_model(recipe: BackpackRecipe) -> tuple[Backpack, Tokenizer]:
     else:
         assert recipe.tokenizer_from is not None
         tokenizer = load_tokenizer(recipe.tokenizer_from)
-    sizes = recipe.model
-    assert sizes is not None
-    config = BackpackConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        n_embd=sizes.n_embd,
-        n_senses=sizes.n_senses,
-        n_layer=sizes.n_layer,
-        n_head=sizes.n_head,
-        max_positions=sizes.max_positions,
-        sense_hidden=sizes.sense_hidden,
-        dropout=sizes.dropout,
-    )
+    assert recipe.model is not None
+    config = BackpackConfig(vocab_size=tokenizer.get_vocab_size(), **dataclasses.asdict(recipe.model))
     return Backpack(config).train(), tokenizer
 
 
@@ -106,18 +93,16 @@ def sensia_step_fn(recipe: BackpackRecipe, tokenizer: Tokenizer) -> tuple[StepFn
     pairs = [pair for source in recipe.parallel for pair in read_pairs(source)]
     src = encode_texts(tokenizer, [en for en, _ in pairs], recipe.max_len)
     tgt = encode_texts(tokenizer, [x for _, x in pairs], recipe.max_len)
-    assert recipe.objective is not None
-    o = recipe.objective
-    weights = SensiaWeights(o.target_lm, o.source_lm, o.sense_align, o.context_align, o.temperature)
+    weights = recipe.objective
+    assert weights is not None
+    terms = [name for name in SensiaLosses._fields if name != "total" and getattr(weights, name) > 0]  # logged
     indices = batch_indices(len(pairs), recipe.batch_size, recipe.seed)
 
     def step(model: Backpack) -> dict[str, torch.Tensor]:
         picked = next(indices)
         losses = sensia_losses(model, pad_batch([src[i] for i in picked]), pad_batch([tgt[i] for i in picked]), weights)
-        terms = {"target_lm": o.target_lm, "source_lm": o.source_lm, "sense_align": o.sense_align,
-                 "context_align": o.context_align}  # fmt: skip
         named = losses._asdict()
-        return {"total": losses.total, **{name: named[name] for name, weight in terms.items() if weight > 0}}
+        return {"total": losses.total, **{name: named[name] for name in terms}}
 
     return step, len(pairs)
 
@@ -177,10 +162,10 @@ def train_backpack(recipe: BackpackRecipe, progress: bool = True, recipe_file: P
     for record in run_steps(model, recipe, step_fn, progress):
         metrics.append(record)
         last = record
-    plot_loss_curves(read_metrics(output / METRICS_FILE), output / LOSS_CURVE_FILE)
+    redraw_loss_curve(output)
     folder = save_backpack(model, tokenizer, output / FINAL_DIR)
     manifest = _manifest(recipe, recipe_file, folder, last, time.perf_counter() - started)
-    write_manifest(folder, manifest)
+    manifest.write(folder)
     return TrainResult(checkpoint=folder, step=recipe.steps, metrics=last)
 
 
@@ -203,6 +188,6 @@ def _manifest(
         tokenizer_sha256=sha256_file(folder / "tokenizer.json"),
         init=init,
         metrics=last,
-        versions=library_versions(),
+        versions=library_versions("torch", "tokenizers"),
         elapsed_s=round(elapsed, 1),
     )

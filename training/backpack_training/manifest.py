@@ -9,70 +9,34 @@ reproducible on its own: ``xalign-train backpack`` on that text (with the same d
 
 from __future__ import annotations
 
-import json
-import platform
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from xalign.training.data.corpus import Corpus
+from xalign.training.run_manifest import RunManifest
 
 MANIFEST_FILE = "training_manifest.json"
-MANIFEST_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class BackpackRunManifest:
-    """What a Backpack checkpoint says about its training (see the module docstring)."""
+@dataclass(frozen=True, kw_only=True)
+class BackpackRunManifest(RunManifest):
+    """What a Backpack checkpoint says about its training (see the module docstring; shared: ``RunManifest``)."""
+
+    FILE: ClassVar[str] = MANIFEST_FILE
+    KIND: ClassVar[str] = "Backpack training"
 
     name: str
-    step: int
-    steps: int
-    recipe: dict[str, Any]
-    recipe_file: str | None
     recipe_text: str | None
-    data: list[Corpus]
     tokenizer_sha256: str
     init: dict[str, str] | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    format: int = MANIFEST_FORMAT
-
-    def to_json(self) -> str:
-        """Indented JSON with a trailing newline."""
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def from_json(cls, raw: str) -> BackpackRunManifest:
-        """Inverse of ``to_json``; ``ValueError`` for a newer format."""
-        data = json.loads(raw)
-        if int(data.get("format", 0)) > MANIFEST_FORMAT:
-            raise ValueError(f"manifest format {data['format']} is newer than this xalign ({MANIFEST_FORMAT})")
-        data["data"] = [Corpus.from_dict(corpus) for corpus in data["data"]]
-        return cls(**data)
 
 
 def write_manifest(folder: Path, manifest: BackpackRunManifest) -> Path:
     """Write ``training_manifest.json`` into ``folder``."""
-    path = Path(folder) / MANIFEST_FILE
-    path.write_text(manifest.to_json(), encoding="utf-8")
-    return path
+    return manifest.write(folder)
 
 
 def read_manifest(folder: Path) -> BackpackRunManifest:
     """The manifest of a checkpoint folder; ``FileNotFoundError`` when it has none."""
-    path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no Backpack training manifest")
-    return BackpackRunManifest.from_json(path.read_text(encoding="utf-8"))
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of python, torch and tokenizers."""
-    import tokenizers  # noqa: PLC0415 - only when a manifest is written
-    import torch  # noqa: PLC0415
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "tokenizers": tokenizers.__version__}
+    return BackpackRunManifest.read(folder)

@@ -166,20 +166,11 @@ def _read_config(cur: _Cursor) -> E5S1Config:
     version = int(cur.unpack("I")[0])
     if version != SUPPORTED_VERSION:
         raise E5S1FormatError(f"unsupported E5S1 version {version} (this reader knows {SUPPORTED_VERSION})")
+    # The header holds the sizes in E5S1Config's field order: hidden, layers, heads, intermediate, vocab,
+    # positions, type vocabulary (7 int32), then the LayerNorm eps (float32) and the block size (int32).
     hidden, layers, heads, intermediate, vocab, positions, type_vocab = (int(v) for v in cur.unpack("7i"))
     eps = float(cur.unpack("f")[0])
-    config = E5S1Config(
-        version=version,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=intermediate,
-        vocab_size=vocab,
-        max_position_embeddings=positions,
-        type_vocab_size=type_vocab,
-        layer_norm_eps=eps,
-        block_size=cur.i32(),
-    )
+    config = E5S1Config(version, hidden, layers, heads, intermediate, vocab, positions, type_vocab, eps, cur.i32())
     if config.block_size != BLOCK_SIZE:
         raise E5S1FormatError(f"block size {config.block_size} != {BLOCK_SIZE}")
     if min(hidden, layers, heads, intermediate, vocab, positions, type_vocab) <= 0 or hidden % heads:

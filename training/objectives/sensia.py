@@ -42,7 +42,6 @@ log(1 + (B - 1) * exp(-1 / temperature)). Gradients flow into both sides (no sto
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -50,32 +49,8 @@ import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 from torch import Tensor
 
 from xalign.training.models.backpack import Backpack, lm_loss
+from xalign.training.objectives.sensia_weights import SensiaWeights
 from xalign.training.objectives.translation_ranking import translation_ranking_loss
-
-DEFAULT_TEMPERATURE = 0.1
-
-
-@dataclass(frozen=True)
-class SensiaWeights:
-    """Weights of the four SENSIA terms and the InfoNCE temperature (a weight of 0 skips the term)."""
-
-    target_lm: float = 1.0
-    source_lm: float = 1.0
-    sense_align: float = 1.0
-    context_align: float = 1.0
-    temperature: float = DEFAULT_TEMPERATURE
-
-    def __post_init__(self) -> None:
-        weights = (self.target_lm, self.source_lm, self.sense_align, self.context_align)
-        if min(weights) < 0 or not all(math.isfinite(w) for w in weights) or sum(weights) == 0:
-            raise ValueError(f"SENSIA weights must be finite, non-negative and not all 0: {self}")
-        if not 0 < self.temperature <= 10:
-            raise ValueError(f"temperature must be in (0, 10], got {self.temperature}")
-
-    @property
-    def aligns(self) -> bool:
-        """Whether any alignment term is on (it needs the English side's forward pass)."""
-        return self.sense_align > 0 or self.context_align > 0
 
 
 class TokenBatch(NamedTuple):

@@ -1,17 +1,23 @@
 """The training recipe: what to train, on which data, with which objectives and settings.
 
-Every table of a recipe TOML file (``loader.py`` reads it) maps to one frozen dataclass here. Each one
-checks its own values in ``__post_init__`` and raises ``RecipeError`` naming the field; the loader adds
-where in the file the table is (``data[2].split: ...``). Nothing here imports torch.
+Every table of a recipe TOML file (``loader.py`` reads it) maps to one frozen pydantic dataclass here
+(``base.py``: types checked by pydantic, unknown keys refused). Each one checks its values across fields in
+``__post_init__`` and raises ``RecipeError`` naming the field; the loader adds where in the file the table is
+(``data[2].split: ...``). Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, ValidationInfo
+from pydantic.dataclasses import dataclass
+
+from xalign.training.recipes.base import RECIPE_CONFIG, DataPath, RecipePath, recipe_dir_of, require, resolve_path
 
 ObjectiveName = Literal[
     "translation_ranking", "multiway_contrastive", "representation_translation", "align_mlm", "mlm",
@@ -48,22 +54,25 @@ _SPLITS: Final[Mapping[str, str]] = {
 }
 
 
-class RecipeError(ValueError):
-    """A recipe key or value is wrong; the message names the field (and, from the loader, the table)."""
+DEFAULT_CACHE = Path(".cache/xalign")  # the Makefile's CACHE, in the working directory
 
 
-def _require(ok: bool, name: str, message: str) -> None:
-    if not ok:
-        raise RecipeError(f"{name}: {message}")
+def _model_ref(value: str, info: ValidationInfo) -> str:
+    """A base folder relative to the recipe file's folder; the offline base stays a name."""
+    recipe_dir = recipe_dir_of(info)
+    return value if recipe_dir is None or value.startswith("offline:") else str(resolve_path(recipe_dir, value))
+
+
+ModelRef = Annotated[str, AfterValidator(_model_ref)]
 
 
 def _check_langs(langs: tuple[str, ...], name: str, minimum: int) -> None:
-    _require(len(langs) >= minimum, name, f"needs at least {minimum} language(s), got {list(langs)}")
-    _require(len(set(langs)) == len(langs), name, f"repeats a language: {list(langs)}")
-    _require(all(lang.strip() == lang and lang for lang in langs), name, f"has an empty or padded code: {list(langs)}")
+    require(len(langs) >= minimum, name, f"needs at least {minimum} language(s), got {list(langs)}")
+    require(len(set(langs)) == len(langs), name, f"repeats a language: {list(langs)}")
+    require(all(lang.strip() == lang and lang for lang in langs), name, f"has an empty or padded code: {list(langs)}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECIPE_CONFIG)
 class DataSource:
     """One parallel corpus.
 
@@ -75,33 +84,32 @@ class DataSource:
 
     kind: SourceKind
     langs: tuple[str, ...] = ()
-    path: Path | None = None
+    path: DataPath | None = None
     split: str | None = None
-    files: Mapping[str, Path] = field(default_factory=dict)
+    files: Mapping[str, DataPath] = field(default_factory=dict)
     columns: tuple[int, ...] = (0, 1)
     max_rows: int | None = None
 
     def __post_init__(self) -> None:
-        _require(self.kind in get_args(SourceKind), "kind", f"must be one of {get_args(SourceKind)}, not {self.kind!r}")
         if self.kind == "aligned":
-            _require(self.path is None, "path", "aligned sources take files = {lang = path}, not path")
-            _require(len(self.files) >= 2, "files", "an aligned source needs at least two language files")
-            _require(not self.langs or set(self.langs) == set(self.files), "langs", "must equal the keys of files")
+            require(self.path is None, "path", "aligned sources take files = {lang = path}, not path")
+            require(len(self.files) >= 2, "files", "an aligned source needs at least two language files")
+            require(not self.langs or set(self.langs) == set(self.files), "langs", "must equal the keys of files")
         else:
-            _require(self.path is not None, "path", f"a {self.kind} source needs a path")
-            _require(not self.files, "files", "only aligned sources take files")
+            require(self.path is not None, "path", f"a {self.kind} source needs a path")
+            require(not self.files, "files", "only aligned sources take files")
             _check_langs(self.langs, "langs", 2)
         if self.kind == "tsv":
-            _require(len(self.langs) == 2, "langs", "a tsv source has exactly two languages")
+            require(len(self.langs) == 2, "langs", "a tsv source has exactly two languages")
             ok = len(self.columns) == 2 and min(self.columns) >= 0 and self.columns[0] != self.columns[1]
-            _require(ok, "columns", f"must be two different column indices, got {list(self.columns)}")
+            require(ok, "columns", f"must be two different column indices, got {list(self.columns)}")
         else:
-            _require(self.columns == (0, 1), "columns", "only tsv sources take columns")
+            require(self.columns == (0, 1), "columns", "only tsv sources take columns")
         if self.kind in _SPLITS:
-            _require(bool(self.split), "split", f"a {self.kind} source needs {_SPLITS[self.kind]}")
+            require(bool(self.split), "split", f"a {self.kind} source needs {_SPLITS[self.kind]}")
         else:
-            _require(self.split is None, "split", f"a {self.kind} source takes no split")
-        _require(self.max_rows is None or self.max_rows >= 1, "max_rows", "must be at least 1")
+            require(self.split is None, "split", f"a {self.kind} source takes no split")
+        require(self.max_rows is None or self.max_rows >= 1, "max_rows", "must be at least 1")
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -109,11 +117,11 @@ class DataSource:
         return self.langs or tuple(self.files)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECIPE_CONFIG)
 class Dictionary:
     """A bilingual word dictionary (MUSE) for ``align_mlm``: ``src_lang`` words and their ``tgt_lang`` translations."""
 
-    path: Path
+    path: DataPath
     src_lang: str
     tgt_lang: str
 
@@ -121,7 +129,7 @@ class Dictionary:
         _check_langs((self.src_lang, self.tgt_lang), "src_lang/tgt_lang", 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECIPE_CONFIG)
 class Objective:
     """One loss of the mix: its ``name``, its ``weight`` in the total loss, and its ``params``."""
 
@@ -130,14 +138,13 @@ class Objective:
     params: Mapping[str, ParamValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _require(self.name in OBJECTIVE_PARAMS, "name", f"must be one of {sorted(OBJECTIVE_PARAMS)}, not {self.name!r}")
-        _require(math.isfinite(self.weight) and self.weight > 0, "weight", f"must be positive, got {self.weight}")
+        require(math.isfinite(self.weight) and self.weight > 0, "weight", f"must be positive, got {self.weight}")
         known = OBJECTIVE_PARAMS[self.name]
         for key, value in self.params.items():
-            _require(key in known, f"params.{key}", f"unknown for {self.name}; known: {', '.join(sorted(known))}")
+            require(key in known, f"params.{key}", f"unknown for {self.name}; known: {', '.join(sorted(known))}")
             expected = type(known[key])
             ok = isinstance(value, expected) or (expected is float and type(value) is int)
-            _require(
+            require(
                 ok and (expected is bool) == isinstance(value, bool), f"params.{key}", f"must be {expected.__name__}"
             )
 
@@ -146,27 +153,27 @@ class Objective:
         return self.params.get(key, OBJECTIVE_PARAMS[self.name][key])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECIPE_CONFIG)
 class DevEval:
     """Periodic Tatoeba dev evaluation: for monitoring only; Tatoeba is never trained on.
 
     ``max_lines`` keeps the first lines per language (``None``: all 1,000).
     """
 
-    tatoeba_dir: Path
+    tatoeba_dir: DataPath
     langs: tuple[str, ...] = TATOEBA_DEV_LANGS
     max_lines: int | None = 200
     batch_size: int = 64
 
     def __post_init__(self) -> None:
         _check_langs(self.langs, "langs", 1)
-        _require(self.max_lines is None or self.max_lines >= 2, "max_lines", "must be at least 2")
-        _require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        require(self.max_lines is None or self.max_lines >= 2, "max_lines", "must be at least 2")
+        require(self.batch_size >= 1, "batch_size", "must be at least 1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECIPE_CONFIG)
 class Recipe:
-    """A whole training run. Relative paths are resolved by the loader (see ``loader.py``).
+    """A whole training run. Relative paths resolve as ``base.py`` says.
 
     ``base`` is a transformers folder or ``"offline:e5-small"`` (converted into ``cache_dir``). ``prefix`` is
     prepended to every training and dev text (E5 wants ``"query: "``). ``batch_size`` is per process and
@@ -178,11 +185,11 @@ class Recipe:
     differs from its base by a small delta (``training.delta``); checked against the model's depth at build.
     """
 
-    base: str
+    base: ModelRef
     data: tuple[DataSource, ...]
     objectives: tuple[Objective, ...]
     steps: int
-    output: Path
+    output: RecipePath
     pooling: Pooling = "mean"
     prefix: str = "query: "
     max_seq_length: int = 128
@@ -207,8 +214,8 @@ class Recipe:
     save_every: int = 0
     keep_checkpoints: int = 2
     device: Device = "auto"
-    cache_dir: Path = Path(".cache/xalign")
-    data_root: Path = Path()
+    cache_dir: RecipePath = field(default_factory=DEFAULT_CACHE.resolve)
+    data_root: RecipePath = Path()
 
     def __post_init__(self) -> None:
         self._check_model()
@@ -217,54 +224,50 @@ class Recipe:
         self._check_schedule()
 
     def _check_model(self) -> None:
-        _require(bool(self.base.strip()), "base", "must name a transformers folder or 'offline:e5-small'")
-        _require(
+        require(bool(self.base.strip()), "base", "must name a transformers folder or 'offline:e5-small'")
+        require(
             not self.base.startswith("offline:") or self.base == OFFLINE_E5,
             "base",
             f"the offline base is {OFFLINE_E5!r}",
         )
-        _require(self.pooling in get_args(Pooling), "pooling", f"must be one of {get_args(Pooling)}")
-        _require(self.device in get_args(Device), "device", f"must be one of {get_args(Device)}")
-        _require(self.max_seq_length >= 8, "max_seq_length", "must be at least 8")
+        require(self.max_seq_length >= 8, "max_seq_length", "must be at least 8")
 
     def _check_data(self) -> None:
-        _require(len(self.data) > 0, "data", "needs at least one source")
-        _require(self.pairing in get_args(Pairing), "pairing", f"must be one of {get_args(Pairing)}")
-        _require(1 <= self.min_chars <= self.max_chars, "min_chars/max_chars", "need 1 <= min_chars <= max_chars")
+        require(len(self.data) > 0, "data", "needs at least one source")
+        require(1 <= self.min_chars <= self.max_chars, "min_chars/max_chars", "need 1 <= min_chars <= max_chars")
         if self.pairing == "english_centric":
             has_pivot = any(self.pivot in source.languages for source in self.data)
-            _require(has_pivot, "pivot", f"english_centric pairing needs {self.pivot!r} in some data source")
+            require(has_pivot, "pivot", f"english_centric pairing needs {self.pivot!r} in some data source")
 
     def _check_objectives(self) -> None:
         names = [objective.name for objective in self.objectives]
-        _require(len(names) > 0, "objectives", "needs at least one objective")
-        _require(len(set(names)) == len(names), "objectives", f"names an objective twice: {names}")
+        require(len(names) > 0, "objectives", "needs at least one objective")
+        require(len(set(names)) == len(names), "objectives", f"names an objective twice: {names}")
         if CONTRASTIVE & set(names):
-            _require(self.batch_size >= 2, "batch_size", "contrastive objectives need at least 2 examples per batch")
+            require(self.batch_size >= 2, "batch_size", "contrastive objectives need at least 2 examples per batch")
         has_align = "align_mlm" in names
-        _require(has_align == bool(self.dictionaries), "dictionaries", "are needed by align_mlm and used only by it")
-        _require(
+        require(has_align == bool(self.dictionaries), "dictionaries", "are needed by align_mlm and used only by it")
+        require(
             not (has_align and self.freeze_embeddings),
             "freeze_embeddings",
             "cannot be combined with align_mlm, whose dictionary loss trains the word embeddings",
         )
-        _require(self.train_top_layers is None or self.train_top_layers >= 1, "train_top_layers", "must be at least 1")
+        require(self.train_top_layers is None or self.train_top_layers >= 1, "train_top_layers", "must be at least 1")
         masked = sorted({"align_mlm", "mlm"} & set(names))
-        _require(
+        require(
             self.train_top_layers is None or not masked,
             "train_top_layers",
             f"cannot be combined with {', '.join(masked)}, which needs trainable word embeddings",
         )
 
     def _check_schedule(self) -> None:
-        _require(self.seed >= 0, "seed", "must not be negative")
+        require(self.seed >= 0, "seed", "must not be negative")
         for name in ("steps", "batch_size", "grad_accum"):
-            _require(getattr(self, name) >= 1, name, "must be at least 1")
-        _require(math.isfinite(self.lr) and self.lr > 0, "lr", f"must be positive, got {self.lr}")
-        _require(0 <= self.warmup_steps <= self.steps, "warmup_steps", f"must be in [0, steps={self.steps}]")
-        _require(self.decay in get_args(Decay), "decay", f"must be one of {get_args(Decay)}")
-        _require(self.weight_decay >= 0, "weight_decay", "must not be negative")
-        _require(self.max_grad_norm >= 0, "max_grad_norm", "must not be negative (0 turns clipping off)")
+            require(getattr(self, name) >= 1, name, "must be at least 1")
+        require(math.isfinite(self.lr) and self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        require(0 <= self.warmup_steps <= self.steps, "warmup_steps", f"must be in [0, steps={self.steps}]")
+        require(self.weight_decay >= 0, "weight_decay", "must not be negative")
+        require(self.max_grad_norm >= 0, "max_grad_norm", "must not be negative (0 turns clipping off)")
         for name in ("eval_every", "save_every", "keep_checkpoints"):
-            _require(getattr(self, name) >= 0, name, "must not be negative (0 means never / keep all)")
-        _require(self.eval_every == 0 or self.dev is not None, "eval_every", "needs a [dev] table")
+            require(getattr(self, name) >= 0, name, "must not be negative (0 means never / keep all)")
+        require(self.eval_every == 0 or self.dev is not None, "eval_every", "needs a [dev] table")

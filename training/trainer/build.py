@@ -20,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer
 from xalign.training.data.corpus import Corpus
 from xalign.training.evaluate.tatoeba import TatoebaPair
 from xalign.training.models.offline_e5 import MODEL_ID, ensure_offline_base
-from xalign.training.recipes.loader import recipe_to_dict
+from xalign.training.recipes.base import recipe_to_dict
 from xalign.training.recipes.recipe import OFFLINE_E5, Recipe
 from xalign.training.trainer.batches import Collator, Needs, TextTokenizer
 from xalign.training.trainer.checkpoint import (

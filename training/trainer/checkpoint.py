@@ -14,67 +14,42 @@ always complete. Only the newest ``keep`` checkpoints are kept.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from xalign.modelstore.manifest import DataFile, SourceInfo
+from xalign.modelstore.manifest import SourceInfo
 from xalign.training.data.corpus import Corpus
+from xalign.training.run_manifest import RunManifest
 
 CHECKPOINT_MANIFEST = "xalign_checkpoint.json"
 TRAINING_STATE = "training_state.pt"
-CHECKPOINT_FORMAT = 1
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-@dataclass(frozen=True)
-class CheckpointManifest:
-    """What a checkpoint says about itself (``xalign_checkpoint.json``).
+@dataclass(frozen=True, kw_only=True)
+class CheckpointManifest(RunManifest):
+    """What a checkpoint says about itself (``xalign_checkpoint.json``; the shared fields: ``RunManifest``).
 
     ``step`` optimizer steps done of the recipe's ``steps``; ``data`` the training corpora and dictionaries,
     ``dev_data`` the Tatoeba dev files (monitoring only); ``metrics`` ``{"train": {...}, "dev": {...}}`` of the
     last logged step and the last dev evaluation.
     """
 
-    step: int
-    steps: int
+    FILE: ClassVar[str] = CHECKPOINT_MANIFEST
+    KIND: ClassVar[str] = "checkpoint"
+    CORPUS_FIELDS: ClassVar[tuple[str, ...]] = ("data", "dev_data")
+
     base_model: str
-    recipe: dict[str, Any]
-    recipe_file: str | None
-    data: list[Corpus]
     dev_data: list[Corpus] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
     code_revision: str | None = None
-    versions: dict[str, str] = field(default_factory=dict)
     world_size: int = 1
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    format: int = CHECKPOINT_FORMAT
-
-    def to_json(self) -> str:
-        """Indented JSON with a trailing newline."""
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def from_json(cls, raw: str) -> CheckpointManifest:
-        """Inverse of ``to_json``; ``ValueError`` for a newer format."""
-        data = json.loads(raw)
-        if int(data.get("format", 0)) > CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {data['format']} is newer than this xalign ({CHECKPOINT_FORMAT})")
-        data["data"] = [Corpus.from_dict(c) for c in data["data"]]
-        data["dev_data"] = [Corpus.from_dict(c) for c in data.get("dev_data", [])]
-        return cls(**data)
-
-    def data_files(self) -> list[DataFile]:
-        """Every training file (corpora and dictionaries) as ``modelstore`` records it."""
-        return [entry for corpus in self.data for entry in corpus.data_files()]
 
     def source_info(self) -> SourceInfo:
         """The ``source`` of a store manifest for a model exported from this checkpoint."""
@@ -94,10 +69,7 @@ def checkpoint_dir(output: Path, step: int) -> Path:
 
 def read_manifest(folder: Path) -> CheckpointManifest:
     """The manifest of a checkpoint folder; ``FileNotFoundError`` if it has none."""
-    path = Path(folder) / CHECKPOINT_MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a checkpoint (no {CHECKPOINT_MANIFEST})")
-    return CheckpointManifest.from_json(path.read_text(encoding="utf-8"))
+    return CheckpointManifest.read(folder)
 
 
 def list_checkpoints(output: Path) -> list[tuple[int, Path]]:
@@ -137,7 +109,7 @@ def save_checkpoint(
         encoder.save_pretrained(staged)
         tokenizer.save_pretrained(staged)
         torch.save(dict(state), staged / TRAINING_STATE)
-        (staged / CHECKPOINT_MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        manifest.write(staged)
         if final.exists():  # the same step saved again (a resumed run stopping where it started)
             shutil.rmtree(final)
         staged.rename(final)

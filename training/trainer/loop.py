@@ -26,20 +26,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xalign.training.recipes.loader import recipe_to_dict
+from xalign.training.recipes.base import recipe_to_dict
 from xalign.training.recipes.recipe import Recipe
+from xalign.training.run_manifest import library_versions
 from xalign.training.trainer.build import TrainingRun, build_run
 from xalign.training.trainer.checkpoint import CheckpointManifest, latest_checkpoint, save_checkpoint
 from xalign.training.trainer.dev_eval import LiveEncoder, evaluate_dev
 from xalign.training.trainer.distributed import init_distributed, mean_across, no_sync, process_group, wrap
-from xalign.training.trainer.metrics_log import (
-    LOSS_CURVE_FILE,
-    METRICS_FILE,
-    MetricsLog,
-    plot_loss_curves,
-    read_metrics,
-)
-from xalign.training.trainer.provenance import code_revision, library_versions
+from xalign.training.trainer.metrics_log import METRICS_FILE, MetricsLog, redraw_loss_curve
+from xalign.training.trainer.provenance import code_revision
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +185,7 @@ class Loop:
             dev_data=run.dev_data,
             metrics=dict(run.metrics),
             code_revision=self.revision,
-            versions=library_versions(),
+            versions=library_versions("torch", "transformers"),
             world_size=run.context.world_size,
         )
         self.last_checkpoint = save_checkpoint(
@@ -201,7 +196,7 @@ class Loop:
             manifest,
             keep=self.recipe.keep_checkpoints,
         )
-        plot_loss_curves(read_metrics(self.recipe.output / METRICS_FILE), self.recipe.output / LOSS_CURVE_FILE)
+        redraw_loss_curve(self.recipe.output)
         log.info("step %d: saved %s", run.step, self.last_checkpoint)
 
     def _state(self) -> dict[str, Any]:

@@ -77,6 +77,11 @@ def plot_loss_curves(records: Sequence[Mapping[str, Any]], png: Path) -> Path:
     return save_figure(figure, png)
 
 
+def redraw_loss_curve(output: Path) -> Path:
+    """Draw ``output/loss_curve.png`` from ``output/metrics.jsonl`` (both trainers do after each save)."""
+    return plot_loss_curves(read_metrics(output / METRICS_FILE), output / LOSS_CURVE_FILE)
+
+
 def save_figure(figure: Any, png: Path) -> Path:
     """Lay out ``figure``, write it to ``png`` (100 dpi, parent folders made) and close it, also on failure."""
     import matplotlib.pyplot as plt  # noqa: PLC0415 - drawing is rare; keep imports light

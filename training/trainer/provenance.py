@@ -1,14 +1,10 @@
-"""Where a checkpoint came from: the code revision and the library versions that produced it."""
+"""Where a checkpoint came from: the code revision that produced it (library versions: ``training/run_manifest.py``)."""
 
 from __future__ import annotations
 
-import platform
 import shutil
 import subprocess
 from pathlib import Path
-
-import torch
-import transformers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,8 +24,3 @@ def code_revision(repo: Path = REPO) -> str | None:
     except (subprocess.SubprocessError, OSError):
         return None
     return f"{head}+dirty" if dirty else head
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of python, torch and transformers."""
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}

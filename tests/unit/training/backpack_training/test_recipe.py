@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from xalign.training.backpack_training.recipe import load_backpack_recipe, recipe_from_mapping, recipe_to_dict
-from xalign.training.recipes.recipe import RecipeError
+from xalign.training.backpack_training.recipe import load_backpack_recipe, recipe_from_mapping
+from xalign.training.recipes.base import RecipeError, recipe_to_dict
 
 RECIPES = Path(__file__).resolve().parents[4] / "training" / "recipes" / "backpack"
 
@@ -111,7 +111,7 @@ def test_bad_language_model_recipes_are_refused(dotted: str, value: Any, message
     ("dotted", "value", "message"),
     [
         ("objective", None, "needs \\[objective\\]"),
-        ("objective.sense_align", -0.1, "weights"),
+        ("objective.sense_align", -0.1, "objective.sense_align"),
         ("objective.temperature", 0.0, "temperature"),
         ("parallel.tgt", "en", "differ"),
         ("parallel.kind", "xnli", "kind"),

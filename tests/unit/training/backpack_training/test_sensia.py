@@ -9,7 +9,6 @@ import torch
 from backpack_training_data import tiny_model
 
 from xalign.training.objectives.sensia import (
-    SensiaWeights,
     TokenBatch,
     context_alignment_loss,
     mixture_vectors,
@@ -18,6 +17,7 @@ from xalign.training.objectives.sensia import (
     sense_mixtures,
     sensia_losses,
 )
+from xalign.training.objectives.sensia_weights import SensiaWeights
 
 
 def _mask() -> torch.Tensor:
@@ -149,5 +149,6 @@ def test_alignment_gradients_reach_both_sides_through_the_shared_model() -> None
      {"temperature": 0.0}, {"sense_align": float("nan")}],
 )  # fmt: skip
 def test_weights_refuse_bad_values(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=r"SENSIA weights|temperature"):
+    # A bad weight or temperature is named; all four weights 0 is refused as a whole.
+    with pytest.raises(ValueError, match=r"target_lm|sense_align|SENSIA weights|temperature"):
         SensiaWeights(**kwargs)

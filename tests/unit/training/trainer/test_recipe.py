@@ -10,8 +10,9 @@ import pytest
 from trainer_recipes import DATA, recipe_dict
 
 from xalign.training.recipes import RECIPES_DIR
-from xalign.training.recipes.loader import Overrides, load_recipe, recipe_from_mapping, recipe_to_dict
-from xalign.training.recipes.recipe import Objective, RecipeError
+from xalign.training.recipes.base import RecipeError, recipe_to_dict
+from xalign.training.recipes.loader import Overrides, load_recipe, recipe_from_mapping
+from xalign.training.recipes.recipe import Objective
 
 SHIPPED = ("en_x", "multiway", "dap", "multiway_align_mlm")
 
@@ -88,13 +89,13 @@ def test_objective_params_default_and_override() -> None:
         ({"steps": "ten"}, "steps: expected int, got str"),
         ({"steps": 0}, "steps: must be at least 1"),
         ({"lr": True}, "lr: expected a number, got bool"),
-        ({"decay": "step"}, "decay: must be one of ['linear', 'cosine', 'constant']"),
+        ({"decay": "step"}, "decay: must be one of 'linear', 'cosine' or 'constant'"),
         ({"warmup_steps": 7}, "warmup_steps: must be in [0, steps=6]"),
         ({"pairing": "pivot"}, "pairing: must be one of"),
         ({"batch_size": 1}, "batch_size: contrastive objectives need at least 2"),
         ({"eval_every": 5}, "eval_every: needs a [dev] table"),
         ({"seed": -1}, "seed: must not be negative"),
-        ({"device": "tpu"}, "device: must be one of ['auto', 'cpu', 'cuda']"),
+        ({"device": "tpu"}, "device: must be one of 'auto', 'cpu' or 'cuda'"),
         ({"base": "offline:e5-base"}, "base: the offline base is 'offline:e5-small'"),
         ({"objectives": []}, "objectives: needs at least one objective"),
         ({"objectives": [{"name": "mlm"}, {"name": "mlm"}]}, "objectives: names an objective twice"),

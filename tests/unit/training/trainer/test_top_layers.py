@@ -12,8 +12,8 @@ from resume_checks import interrupted_equals_uninterrupted
 from safetensors.torch import load_file
 from trainer_recipes import DATA, DICTIONARY, make_recipe, recipe_dict
 
+from xalign.training.recipes.base import RecipeError
 from xalign.training.recipes.loader import recipe_from_mapping
-from xalign.training.recipes.recipe import RecipeError
 from xalign.training.trainer.build import build_module
 from xalign.training.trainer.loop import train
 
