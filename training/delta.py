@@ -45,7 +45,7 @@ APPLIED_RECORD: Final = "xalign_delta.json"
 WEIGHTS: Final = "model.safetensors"
 CONFIG: Final = "config.json"
 SCHEMA_VERSION: Final = 1
-# The bound on what is committed: 4 layers of multilingual-e5-small in fp32 are 28.4 MB.
+# The bound on what a committed delta may weigh: 4 layers of multilingual-e5-small in fp32 are 28.4 MB.
 MAX_DELTA_BYTES: Final = 30_000_000
 
 Evaluation = Mapping[str, Mapping[str, float]]

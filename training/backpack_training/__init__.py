@@ -1,4 +1,4 @@
-"""Training Backpack LMs (issue 6): the English source model, SENSIA adaptation and its baselines.
+"""Training Backpack LMs: the English source model, SENSIA adaptation and its baselines.
 
 - ``recipe``: the TOML recipe as frozen dataclasses (``load_backpack_recipe``), checked on construction.
 - ``texts``: the recipe's monolingual texts and parallel pairs, read with ``training.data``.

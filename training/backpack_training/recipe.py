@@ -2,9 +2,9 @@
 
 A run is either a *language-model* run over monolingual ``[[texts]]`` (the English source model, the
 target-only baselines) or a *SENSIA* run over ``[[parallel]]`` pairs with an ``[objective]`` table (SENSIA
-and the joint baseline, which is SENSIA with both alignment weights 0). The phases of the issue are separate
-recipes: phase 1 (``source_en.toml``) trains the tokenizer and the English model; phase 2 recipes start
-from its checkpoint (``init``).
+and the joint baseline, which is SENSIA with both alignment weights 0). The phases of the experiment
+(``benchmarks/backpack/run.py``) are separate recipes: phase 1 (``source_en.toml``) trains the tokenizer and
+the English model; phase 2 recipes start from its checkpoint (``init``).
 
 The model and tokenizer come from exactly one place:
 
@@ -45,14 +45,9 @@ _NEEDS_SPLIT = {"multi30k", "xnli", "wmt"}
 Size = Annotated[int, Field(ge=1)]
 
 
-def _check_rows(start: int, stop: int | None) -> None:
-    require(start >= 0, "start", f"must be >= 0, got {start}")
-    require(stop is None or stop > start, "stop", f"must be greater than start {start}, got {stop}")
-
-
-@dataclass(frozen=True, config=RECIPE_CONFIG)
-class TextSource:
-    """Monolingual text: one language of a corpus, rows ``[start, stop)`` (stop None = to the end).
+@dataclass(frozen=True, config=RECIPE_CONFIG, kw_only=True)
+class CorpusRows:
+    """Rows ``[start, stop)`` (stop None = to the end) of a corpus: what text and parallel sources share.
 
     ``kind`` ``lines`` reads ``path`` as a plain UTF-8 file of one text a line; the others take the corpus
     folder (``multi30k`` train|val, ``ntrex``, ``wmt`` with the test set name as ``split``, ``xnli``
@@ -61,35 +56,43 @@ class TextSource:
 
     kind: CorpusKind
     path: DataPath
-    lang: str
     split: str | None = None
     start: int = 0
     stop: int | None = None
+
+    def __post_init__(self) -> None:
+        needs = self.kind in _NEEDS_SPLIT
+        require(bool(self.split) == needs, "split", f"a {self.kind} source {'needs' if needs else 'takes no'} split")
+        require(self.start >= 0, "start", f"must be >= 0, got {self.start}")
+        require(
+            self.stop is None or self.stop > self.start,
+            "stop",
+            f"must be greater than start {self.start}, got {self.stop}",
+        )
+
+
+@dataclass(frozen=True, config=RECIPE_CONFIG, kw_only=True)
+class TextSource(CorpusRows):
+    """Monolingual text: one language ``lang`` of a corpus."""
+
+    lang: str
 
     def __post_init__(self) -> None:
         require(bool(self.lang) and self.lang.strip() == self.lang, "lang", f"bad language code {self.lang!r}")
-        needs = self.kind in _NEEDS_SPLIT
-        require(bool(self.split) == needs, "split", f"a {self.kind} source {'needs' if needs else 'takes no'} split")
-        _check_rows(self.start, self.stop)
+        super().__post_init__()
 
 
-@dataclass(frozen=True, config=RECIPE_CONFIG)
-class ParallelSource:
-    """Sentence pairs from line-aligned files: ``src`` (English) and ``tgt`` rows ``[start, stop)``."""
+@dataclass(frozen=True, config=RECIPE_CONFIG, kw_only=True)
+class ParallelSource(CorpusRows):
+    """Sentence pairs from line-aligned files: ``src`` (English) and ``tgt`` (a corpus with both sides)."""
 
     kind: Literal["multi30k", "ntrex", "wmt"]
-    path: DataPath
     src: str
     tgt: str
-    split: str | None = None
-    start: int = 0
-    stop: int | None = None
 
     def __post_init__(self) -> None:
         require(self.src != self.tgt and bool(self.src) and bool(self.tgt), "tgt", "src and tgt must differ")
-        needs = self.kind in _NEEDS_SPLIT
-        require(bool(self.split) == needs, "split", f"a {self.kind} source {'needs' if needs else 'takes no'} split")
-        _check_rows(self.start, self.stop)
+        super().__post_init__()
 
 
 @dataclass(frozen=True, config=RECIPE_CONFIG)

@@ -1,10 +1,10 @@
 """SENSIA: adapting an English Backpack LM to a new language through sense-level alignment on parallel text.
 
-SENSIA (the issue's seed paper: "SENSIA" adapts a pretrained English Backpack to a target language by
-aligning, on parallel sentence pairs, the *sense-level mixtures* and the *contextual representations* of a
-sentence and of its translation, while a target-language LM loss teaches the model the new language). The
-paper's exact pooling, temperature and loss weights could not be checked here, so the choices below are ours
-and are stated where they are made.
+SENSIA (the seed paper of the Backpack experiment, ``benchmarks/backpack/run.py``: "SENSIA" adapts a
+pretrained English Backpack to a target language by aligning, on parallel sentence pairs, the *sense-level
+mixtures* and the *contextual representations* of a sentence and of its translation, while a target-language
+LM loss teaches the model the new language). The paper's exact pooling, temperature and loss weights could
+not be checked here, so the choices below are ours and are stated where they are made.
 
 Inputs for a batch of ``B`` parallel pairs, d = ``n_embd``, k = ``n_senses``, right padding, mask 1 = token:
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from table_encoder import TableEncoder
 
 from xalign.training.evaluate.bucc import (
     BuccCorpus,
@@ -20,20 +20,6 @@ from xalign.training.evaluate.bucc import (
 
 MINI = Path(__file__).resolve().parents[2] / "data" / "bucc_mini"
 SEED = 4
-
-
-class TableEncoder:
-    """Looks every text up in a table of unit vectors and records what it was asked to embed."""
-
-    name = "table"
-
-    def __init__(self, table: dict[str, np.ndarray]) -> None:
-        self.table = table
-        self.seen: list[str] = []
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.seen.extend(texts)
-        return np.stack([self.table[t] for t in texts]).astype(np.float32)
 
 
 def _unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

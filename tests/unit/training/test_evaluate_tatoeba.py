@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from table_encoder import TableEncoder
 
 from xalign.training.evaluate.tatoeba import (
     TatoebaResult,
@@ -17,20 +17,6 @@ from xalign.training.evaluate.tatoeba import (
 )
 
 MINI = Path(__file__).resolve().parents[2] / "data" / "tatoeba_mini"
-
-
-class TableEncoder:
-    """Looks every text up in a table of unit vectors: the answer of any retrieval is known."""
-
-    name = "table"
-
-    def __init__(self, table: dict[str, np.ndarray]) -> None:
-        self.table = table
-        self.calls: list[int] = []
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(texts))
-        return np.stack([self.table[t] for t in texts]).astype(np.float32)
 
 
 def _unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -34,31 +34,35 @@ def test_test_ru_swapped_hypotheses_are_matched_by_label_not_line() -> None:
     assert perks.texts["de"].startswith("Bundesangestellte erhalte")
 
 
+def _with_german(folder: Path, lines: list[str]) -> Path:
+    """``folder`` as an XNLI dev folder: the test English file and ``lines`` as the German one."""
+    shutil.copy(XNLI / "dev-en.tsv", folder / "dev-en.tsv")
+    (folder / "dev-de.tsv").write_text("".join(lines), encoding="utf-8")
+    return folder
+
+
+def _german_lines() -> list[str]:
+    return (XNLI / "dev-de.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+
+
 def test_shifted_rows_are_named_by_file_and_line(tmp_path: Path) -> None:
-    shutil.copy(XNLI / "dev-en.tsv", tmp_path / "dev-en.tsv")
-    lines = (XNLI / "dev-de.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = _german_lines()
     # Move one hypothesis line of premise 2 to premise 1: the groups no longer line up.
     lines[3] = lines[2].split("\t")[0] + "\t" + lines[3].split("\t", 1)[1]
-    (tmp_path / "dev-de.tsv").write_text("".join(lines), encoding="utf-8")
     with pytest.raises(DataError, match=r"dev-de\.tsv:5: a premise starts at line 5 here but at line 4"):
-        load_xnli(tmp_path, "dev", ["en", "de"])
+        load_xnli(_with_german(tmp_path, lines), "dev", ["en", "de"])
 
 
 def test_a_label_missing_from_its_group_is_named(tmp_path: Path) -> None:
-    shutil.copy(XNLI / "dev-en.tsv", tmp_path / "dev-en.tsv")
-    lines = (XNLI / "dev-de.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = _german_lines()
     lines[1] = lines[1].replace("\tcontradiction", "\tentailment")
-    (tmp_path / "dev-de.tsv").write_text("".join(lines), encoding="utf-8")
     with pytest.raises(DataError, match=r"dev-de\.tsv:3: label 'entailment' \(occurrence 2\)"):
-        load_xnli(tmp_path, "dev", ["en", "de"])
+        load_xnli(_with_german(tmp_path, lines), "dev", ["en", "de"])
 
 
 def test_short_file_and_missing_column_are_named(tmp_path: Path) -> None:
-    shutil.copy(XNLI / "dev-en.tsv", tmp_path / "dev-en.tsv")
-    lines = (XNLI / "dev-de.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
-    (tmp_path / "dev-de.tsv").write_text("".join(lines[:9]), encoding="utf-8")
+    lines = _german_lines()
     with pytest.raises(DataError, match=r"dev-de\.tsv: has 9 lines but .*dev-en\.tsv has 12"):
-        load_xnli(tmp_path, "dev", ["en", "de"])
-    (tmp_path / "dev-de.tsv").write_text("".join(lines[:3]) + "premise only\n", encoding="utf-8")
+        load_xnli(_with_german(tmp_path, lines[:9]), "dev", ["en", "de"])
     with pytest.raises(DataError, match=r"dev-de\.tsv:4: expected 'premise<TAB>hypothesis<TAB>label'"):
-        load_xnli(tmp_path, "dev", ["en", "de"])
+        load_xnli(_with_german(tmp_path, [*lines[:3], "premise only\n"]), "dev", ["en", "de"])

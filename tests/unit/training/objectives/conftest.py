@@ -2,15 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from torch_threads import one_torch_thread
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _single_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+__all__ = ["one_torch_thread"]  # a fixture of this folder (autouse)

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from tiny_models import build_model_dir
+from torch_threads import one_torch_thread
 from trainer_recipes import add_mask_token
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models train ~6x faster on one thread than on two contending with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+__all__ = ["mlm_model_dir", "one_torch_thread"]  # one_torch_thread: a fixture of this folder (autouse)
 
 
 @pytest.fixture(scope="session")

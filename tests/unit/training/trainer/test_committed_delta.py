@@ -21,7 +21,7 @@ MAX_BYTES = 30 * 1024 * 1024
 @pytest.fixture(scope="module")
 def delta() -> DeltaManifest:
     if not (DELTA / "delta.json").is_file():
-        pytest.fail("deltas/xalign-e5-small is the aligned default (issue 5): it must be committed")
+        pytest.fail("deltas/xalign-e5-small is the aligned default: it must be committed")
     return read_delta(DELTA)
 
 
