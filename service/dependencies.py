@@ -10,6 +10,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from xalign.service.lifecycle import ModelWatcher
 from xalign.service.registry import ModelRegistry
 from xalign.service.search.index_service import IndexService
 from xalign.service.settings import Settings
@@ -35,3 +36,11 @@ async def get_indexes(request: Request) -> IndexService:
 
 
 IndexesDep = Annotated[IndexService, Depends(get_indexes)]
+
+
+async def get_watcher(request: Request) -> ModelWatcher:
+    """The app's store watcher, which performs reloads."""
+    return cast(ModelWatcher, request.app.state.watcher)
+
+
+WatcherDep = Annotated[ModelWatcher, Depends(get_watcher)]

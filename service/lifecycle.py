@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from xalign.modelstore import StoreError
 from xalign.modelstore.refs import ModelRef
 from xalign.service.errors import NotFoundError
-from xalign.service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
+from xalign.service.loaded_model import EXPECTED_LOAD_ERRORS, LoadedModel
+from xalign.service.registry import ModelRegistry
 from xalign.service.settings import Settings
 
 log = logging.getLogger("xalign.service")
@@ -81,16 +82,16 @@ class ModelWatcher:
 
     async def reload(self, name: str) -> ReloadOutcome:
         """Reload ``name`` now (admin route), retrying a version that failed before."""
-        ref = self.registry.refs.get(name)
+        ref = self.registry.reference(name)
         if ref is None:
             if self.settings.models or name not in await asyncio.to_thread(self.registry.store.models):
                 raise NotFoundError(f"model {name!r} is not served", "name")
-            ref = self.registry.refs.setdefault(name, ModelRef(name))
+            ref = self.registry.follow(name)
         return await self._reload(ref, force=True)
 
     async def _reload(self, ref: ModelRef, *, force: bool) -> ReloadOutcome:
         async with self._lock:
-            current = self.registry.models.get(ref.name)
+            current = self.registry.current(ref.name)
             previous = None if current is None else current.manifest.version
             try:
                 target = await asyncio.to_thread(self.registry.store.resolve, ref)

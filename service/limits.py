@@ -71,6 +71,8 @@ User = Annotated[
 ParamName = Annotated[str, Field(max_length=MAX_PARAM_NAME_CHARS), _Unicode]
 # A model or index name in a route's path.
 NameInPath = Annotated[str, Path(max_length=MAX_NAME_CHARS), _Unicode]
+# An index's FAISS parameters, by name.
+IndexParams = Annotated[dict[ParamName, int], Field(max_length=MAX_INDEX_PARAMS)]
 K = Annotated[int, Field(ge=1, le=MAX_K)]
 Dimensions = Annotated[int, Field(ge=1, le=MAX_DIMENSIONS)]
 Top = Annotated[int, Field(ge=1, le=MAX_TOP)]

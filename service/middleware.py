@@ -67,18 +67,33 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(kind, message), status_code=status)
 
 
-class RequestObservability:
-    """Give each request an id (header, log lines), count it per route and status, and log it as JSON."""
+class HttpMiddleware:
+    """A pure ASGI middleware that acts on HTTP requests only: other scopes (the lifespan) pass straight through."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the request with its id in context; record status and duration when it ends."""
+        """Hand an HTTP request to :meth:`handle`, anything else to the app unchanged."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What the middleware does with one HTTP request (subclasses say)."""
+        raise NotImplementedError
+
+
+class RequestObservability(HttpMiddleware):
+    """Give each request an id (header, log lines), count it per route and status, and log it as JSON."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with its id in context; record status and duration when it ends."""
         request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         id_header = (REQUEST_ID_HEADER.encode(), request_id.encode("ascii"))
@@ -115,18 +130,15 @@ class RequestObservability:
             access_log.info("%s %s %d %.1f ms", method, route, status, duration_ms, extra=extra)
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """Answer 413 to bodies over ``max_bytes``: from Content-Length, or counted as a chunked body arrives."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, or read and count an undeclared (chunked) body before the app sees it."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
@@ -238,20 +250,17 @@ class _DisconnectWatch:
             self._watcher.cancel()
 
 
-class DisconnectCancels:
+class DisconnectCancels(HttpMiddleware):
     """Cancel a request's handler when its client disconnects, so that its queued work is dropped.
 
     Cancelling the handler cancels what it awaits: a batcher job leaves the queue and gives back its
-    reserved tokens (``service.engine.batcher``). Requests whose body is not read are not watched.
+    reserved tokens (``service/engine/batcher.py``). Requests whose body is not read are not watched.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app with a watched ``receive``; a cancel that the disconnect caused ends the request quietly."""
         handler = asyncio.current_task()
-        if scope["type"] != "http" or handler is None:
+        if handler is None:
             await self.app(scope, receive, send)
             return
         watch = _DisconnectWatch(receive, handler)

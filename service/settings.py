@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(
         default=30.0, ge=0, description="work that cannot start within this many seconds answers 503 (0: no limit)"
     )
+    # A token bound alone is hardware-blind: 65k tokens are well under a second on a GPU, ~10 s on two CPU cores.
+    # 2 s, not more: the estimate counts inference time only, and under contention (request handling, clients on
+    # the same cores) real waits ran 2-3x over it: 5 s gave mining p50 17 s, 2 s gave 9 s
+    # (benchmarks/results/overload.md).
     max_queue_wait_s: float = Field(
         default=2.0,
         ge=0,

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from xalign.service.errors import OverloadedError, PayloadTooLargeError
 from xalign.service.metrics import Metrics
+from xalign.service.settings import Settings
 
 T = TypeVar("T")
 
@@ -49,16 +50,25 @@ class Throughput:
 
 @dataclass(frozen=True)
 class Bounds:
-    """Most tokens and texts queued per model version, and most tokens in one request."""
+    """Most tokens and texts queued per model version, most tokens in one request, and the longest estimated wait.
 
-    max_tokens: int = 65_536
-    max_texts: int = 1024
-    max_request_tokens: int = 65_536
-    # Most seconds of queued work (queued tokens / measured throughput) a newcomer may be put behind; 0: off.
-    # A token bound alone is hardware-blind: 65k tokens are well under a second on a GPU, ~10 s on two CPU cores.
-    # 2 s, not more: the estimate counts inference time only, and under contention (request handling, clients on
-    # the same cores) real waits ran 2-3x over it: 5 s gave mining p50 17 s, 2 s gave 9 s (benchmarks overload.md).
-    max_wait_s: float = 2.0
+    Their values and defaults are the settings' (``service/settings.py``), the one place that defines them.
+    """
+
+    max_tokens: int
+    max_texts: int
+    max_request_tokens: int
+    max_wait_s: float  # seconds of queued work (queued tokens / measured throughput); 0: off
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bounds:
+        """The bounds the service settings ask for."""
+        return cls(
+            max_tokens=settings.max_queue_tokens,
+            max_texts=settings.max_queue,
+            max_request_tokens=settings.max_tokens_per_request,
+            max_wait_s=settings.max_queue_wait_s,
+        )
 
     @property
     def request_tokens(self) -> int:

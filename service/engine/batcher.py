@@ -47,35 +47,27 @@ _WINDOW_BATCHES = 8
 
 @dataclass(frozen=True)
 class BatchPolicy:
-    """How texts are grouped: rows and padded tokens per batch, longest wait, queue bounds, start deadline."""
+    """How texts are grouped (rows and padded tokens per batch, longest wait), the start deadline, queue bounds.
 
-    batch_size: int = 32
-    max_batch_tokens: int = 8192
-    max_wait_s: float = 0.002
-    max_queue: int = 1024
-    max_queue_tokens: int = 65_536
-    max_request_tokens: int = 65_536
-    queue_timeout_s: float = 30.0  # 0: no deadline
-    max_queue_wait_s: float = 2.0  # 0: no bound on the estimated wait
+    Built from the settings (``service/settings.py``), which define every value and default.
+    """
+
+    batch_size: int
+    max_batch_tokens: int
+    max_wait_s: float
+    queue_timeout_s: float  # 0: no deadline
+    bounds: Bounds  # what admission reserves against
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchPolicy:
         """The policy the service settings ask for."""
         return cls(
-            settings.batch_size,
-            settings.max_batch_tokens,
-            settings.max_wait_ms / 1000,
-            settings.max_queue,
-            settings.max_queue_tokens,
-            settings.max_tokens_per_request,
-            settings.queue_timeout_s,
-            settings.max_queue_wait_s,
+            batch_size=settings.batch_size,
+            max_batch_tokens=settings.max_batch_tokens,
+            max_wait_s=settings.max_wait_ms / 1000,
+            queue_timeout_s=settings.queue_timeout_s,
+            bounds=Bounds.from_settings(settings),
         )
-
-    @property
-    def bounds(self) -> Bounds:
-        """What admission reserves against."""
-        return Bounds(self.max_queue_tokens, self.max_queue, self.max_request_tokens, self.max_queue_wait_s)
 
 
 @dataclass(eq=False)

@@ -13,9 +13,9 @@ from xalign.service.dependencies import IndexesDep, RegistryDep, SettingsDep
 from xalign.service.errors import ConflictError
 from xalign.service.limits import K, ModelRef, Name, Text, check_texts
 from xalign.service.openapi import EMBEDS, error_responses
-from xalign.service.routes.embeddings import Usage
 from xalign.service.search.bitext import SideSpec, mine_sides
 from xalign.service.search.index_service import check_index_name
+from xalign.service.usage import Usage
 
 router = APIRouter(tags=["bitext"])
 
@@ -99,6 +99,4 @@ async def mine_bitext(
         )
         for m in result.pairs
     ]
-    return MineResponse(
-        pairs=pairs, model=result.model, usage=Usage(prompt_tokens=result.tokens, total_tokens=result.tokens)
-    )
+    return MineResponse(pairs=pairs, model=result.model, usage=Usage.of(result.tokens))

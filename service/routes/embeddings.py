@@ -13,9 +13,10 @@ from xalign.runtime.onnx_encoder import Vectors
 from xalign.service.dependencies import RegistryDep, SettingsDep
 from xalign.service.errors import InvalidRequestError, UnprocessableError
 from xalign.service.limits import Dimensions, ModelRef, Text, User, check_texts
+from xalign.service.loaded_model import LoadedModel
 from xalign.service.openapi import EMBEDS, error_responses
-from xalign.service.registry import LoadedModel
 from xalign.service.settings import Settings
+from xalign.service.usage import Usage
 
 router = APIRouter(tags=["embeddings"])
 
@@ -35,11 +36,6 @@ class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
     embedding: list[float] | str
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    total_tokens: int
 
 
 class EmbeddingResponse(BaseModel):
@@ -81,8 +77,8 @@ async def create_embeddings(
 ) -> EmbeddingResponse:
     """Embed one text or a list of texts with the requested (or default) model."""
     texts = _texts(request, settings)
-    model = registry.get(request.model)
+    model = await registry.get(request.model)
     vectors, tokens = await model.embed(texts)
     vectors = _resize(vectors, request.dimensions, model)
     data = [Embedding(index=i, embedding=_encode_row(v, request.encoding_format)) for i, v in enumerate(vectors)]
-    return EmbeddingResponse(data=data, model=model.id, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+    return EmbeddingResponse(data=data, model=model.id, usage=Usage.of(tokens))

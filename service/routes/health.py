@@ -35,8 +35,9 @@ async def ready(registry: RegistryDep) -> Ready:
 
     503 otherwise, naming the missing models; why they failed is in ``GET /v1/models``.
     """
-    missing = [name for name in registry.required if name not in registry.models]
-    if missing or not registry.models:
+    missing = registry.missing()
+    served = registry.served()
+    if missing or not served:
         waiting = f"missing: {', '.join(missing)}" if missing else "no model is loaded yet"
         raise NotReadyError(f"not every model is served ({waiting}); load errors are in GET /v1/models")
-    return Ready(status="ready", models=[m.id for m in registry.models.values()], missing=[])
+    return Ready(status="ready", models=[loaded.id for loaded, _ in served], missing=[])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xalign.service.dependencies import IndexesDep, SettingsDep
 from xalign.service.errors import ConflictError
-from xalign.service.limits import MAX_INDEX_PARAMS, K, ModelRef, Name, NameInPath, ParamName, Text, check_texts
+from xalign.service.limits import IndexParams, K, ModelRef, Name, NameInPath, Text, check_texts
 from xalign.service.openapi import EMBEDS, NAMED, USES_MODEL, error_responses
-from xalign.service.routes.embeddings import Usage
 from xalign.service.search.index_service import IndexService
 from xalign.service.search.index_store import StoredIndex
 from xalign.service.search.persistence import IndexKind
+from xalign.service.search.reembed import Reembedding
+from xalign.service.usage import Usage
 
 router = APIRouter(tags=["indexes"])
 
@@ -25,21 +27,9 @@ class CreateIndexRequest(BaseModel):
     name: Name = Field(min_length=1, description="letters, digits, '.', '_', '-'")
     model: ModelRef | None = Field(default=None, description="default model if absent")
     kind: IndexKind = "flat"
-    params: dict[ParamName, int] | None = Field(
-        default=None,
-        max_length=MAX_INDEX_PARAMS,
-        description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search",
+    params: IndexParams | None = Field(
+        default=None, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
     )
-
-
-class Reembedding(BaseModel):
-    """A background re-embedding with a newer model version."""
-
-    state: Literal["running", "failed"]
-    target_version: int
-    done: int
-    total: int
-    error: str | None = None
 
 
 class IndexInfo(BaseModel):
@@ -104,13 +94,8 @@ class Deleted(BaseModel):
 def describe(indexes: IndexService, index: StoredIndex) -> IndexInfo:
     """The public description of one index."""
     meta = index.meta
-    status = indexes.status.get(meta.name)
-    reembedding = None
-    if status is not None:
-        reembedding = Reembedding(
-            state=status.state, target_version=status.target_version, done=status.done, total=status.total,
-            error=status.error,
-        )  # fmt: skip
+    status = indexes.reembedding(meta.name)
+    reembedding = None if status is None else dataclasses.replace(status)  # a copy: the re-embedding goes on
     fields: dict[str, Any] = meta.model_dump(include={"name", "model", "model_version", "dim", "kind", "params"})
     return IndexInfo(
         **fields, count=index.count, device=index.device, created_at=meta.created_at, reembedding=reembedding
@@ -127,7 +112,7 @@ async def create_index(request: CreateIndexRequest, indexes: IndexesDep) -> Inde
 @router.get("/v1/indexes")
 async def list_indexes(indexes: IndexesDep) -> IndexList:
     """Every index, by name."""
-    return IndexList(data=[describe(indexes, indexes.get(name)) for name in indexes.store.names()])
+    return IndexList(data=[describe(indexes, index) for index in indexes.all()])
 
 
 @router.get("/v1/indexes/{name}", responses=error_responses(*NAMED))
@@ -143,7 +128,7 @@ async def add_texts(
     """Embed and store texts; answered once they are durable on disk. Returns their ids (row numbers)."""
     texts = check_texts(request.texts, settings, "texts")
     ids, tokens, model = await indexes.add(name, texts)
-    return AddTextsResponse(ids=ids, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+    return AddTextsResponse(ids=ids, model=model, usage=Usage.of(tokens))
 
 
 @router.post("/v1/indexes/{name}/search", responses=error_responses(*NAMED, *EMBEDS))
@@ -157,7 +142,7 @@ async def search_index(
         QueryResult(index=i, matches=[Match(id=h.id, text=h.text, score=h.score) for h in row])
         for i, row in enumerate(hits)
     ]
-    return SearchResponse(data=data, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+    return SearchResponse(data=data, model=model, usage=Usage.of(tokens))
 
 
 @router.delete("/v1/indexes/{name}", responses=error_responses(*NAMED))

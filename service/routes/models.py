@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, cast
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from xalign.modelstore import InvalidNameError
 from xalign.modelstore.names import validate_name
-from xalign.service.dependencies import RegistryDep
+from xalign.service.dependencies import RegistryDep, WatcherDep
 from xalign.service.errors import ConflictError, UnprocessableError
-from xalign.service.lifecycle import ModelWatcher
 from xalign.service.limits import NameInPath
 from xalign.service.openapi import NAMED, error_responses
 
@@ -57,14 +56,6 @@ class ReloadResult(BaseModel):
     changed: bool
 
 
-async def get_watcher(request: Request) -> ModelWatcher:
-    """The app's store watcher, which performs reloads."""
-    return cast(ModelWatcher, request.app.state.watcher)
-
-
-WatcherDep = Annotated[ModelWatcher, Depends(get_watcher)]
-
-
 @router.get("/v1/models")
 async def list_models(registry: RegistryDep) -> ModelList:
     """Loaded models with version, aliases, family, dimension and execution provider; load failures."""
@@ -73,17 +64,18 @@ async def list_models(registry: RegistryDep) -> ModelList:
             id=m.id,
             name=m.manifest.name,
             version=m.manifest.version,
-            aliases=registry.store.aliases(m.manifest.name),
+            aliases=await registry.aliases(m.manifest.name),
             family=m.manifest.family,
             dimension=m.manifest.embedding_dim,
             variant=m.variant,
             provider=m.encoder.provider,
-            loaded_at=registry.loaded_at.get(name),
+            loaded_at=installed_at,
         )
-        for name, m in registry.models.items()
+        for m, installed_at in registry.served()
     ]
-    failures = {n: LoadFailure(message=e, at=registry.error_times.get(n)) for n, e in registry.errors.items()}
-    return ModelList(data=cards, errors=dict(registry.errors), failures=failures)
+    failed = registry.failures()
+    failures = {name: LoadFailure(message=f.message, at=f.at) for name, f in failed.items()}
+    return ModelList(data=cards, errors={name: f.message for name, f in failed.items()}, failures=failures)
 
 
 @router.post("/v1/models/{name}/reload", responses=error_responses(*NAMED, ConflictError))

@@ -20,7 +20,7 @@ async def create_senses(request: SensesRequest, registry: RegistryDep, settings:
     400 for a model without senses and for an input over the model's token limit (never truncated).
     """
     check_text(request.input, settings, "input")
-    model, engine = registry.get_senses(request.model)
+    model, engine = await registry.get_senses(request.model)
     # Tokenising, the forward pass and building k x seq^2 weights are milliseconds of blocking work:
     # off the loop, in one of the model's bounded senses slots (429 when all are busy).
     return await model.senses_slots.run(explain, engine, request, model.id)

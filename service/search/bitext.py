@@ -16,7 +16,8 @@ import numpy as np
 from xalign.modelstore.refs import parse_ref
 from xalign.runtime.margin import MinedPair, MiningConfig, mine
 from xalign.service.errors import ConflictError
-from xalign.service.registry import LoadedModel, ModelRegistry
+from xalign.service.loaded_model import LoadedModel
+from xalign.service.registry import ModelRegistry
 from xalign.service.search.faiss_index import FloatArray
 from xalign.service.search.index_service import IndexService
 
@@ -67,14 +68,16 @@ def _index_space(snapshots: dict[str, tuple[list[str], FloatArray, Space]]) -> S
     return next(iter(spaces), None)
 
 
-def _space_model(service: IndexService, registry: ModelRegistry, model: str | None, space: Space | None) -> LoadedModel:
+async def _space_model(
+    service: IndexService, registry: ModelRegistry, model: str | None, space: Space | None
+) -> LoadedModel:
     """The loaded version that embeds the inline sides: the indexes' version, else the requested model."""
     if space is None:
-        return registry.get(model)
+        return await registry.get(model)
     name, version = space
     if model is not None:
         ref = parse_ref(model)
-        if ref.name != name or ((ref.version or ref.alias) and registry.get(model).manifest.version != version):
+        if ref.name != name or ((ref.version or ref.alias) and (await registry.get(model)).manifest.version != version):
             raise ConflictError(f"model {model!r} differs from {name}:{version}, which embedded the index", "model")
     return service.model_for_space(name, version)
 
@@ -107,11 +110,11 @@ async def mine_sides(
     snapshots: dict[str, tuple[list[str], FloatArray, Space]] = {}
     for spec in (src, tgt):
         if spec.index is not None and spec.index not in snapshots:
-            texts, vectors, meta = service.vectors(spec.index)
+            texts, vectors, meta = await service.vectors(spec.index)
             snapshots[spec.index] = (texts, vectors, (meta.model, meta.model_version))
     space = _index_space(snapshots)
     inline = src.texts is not None or tgt.texts is not None
-    loaded = _space_model(service, registry, model, space) if inline or space is None else None
+    loaded = await _space_model(service, registry, model, space) if inline or space is None else None
     inline_vectors, tokens = await _embed_inline(loaded, (src, tgt))
     embedded = iter(inline_vectors)
     sides = [

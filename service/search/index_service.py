@@ -1,9 +1,11 @@
 """``IndexService``: the persistent indexes joined to the served models (embedding, versions, re-embedding).
 
 An index is always searched and extended in the space of the model version that embedded it: the
-served version when they agree, else the old version, still held (by the registry after a swap, or
-loaded here after a restart) until the background re-embedding (``service.search.reembed``) has moved
-the index to the served version. Then the old version is released.
+served version when they agree, else the old version, still held by the registry (after a swap, or
+loaded at a restart for an index left behind) until the background re-embedding
+(``service/search/reembed.py``) has moved the index to the served version. The registry owns every
+version's lifetime: this service only tells it which versions its indexes need (``needed_versions``)
+and asks it to collect when that shrinks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from xalign.modelstore import InvalidNameError
 from xalign.modelstore.names import validate_index_name
 from xalign.modelstore.refs import ModelRef
 from xalign.service.errors import ConflictError, NotFoundError, NotReadyError, UnprocessableError
-from xalign.service.registry import EXPECTED_LOAD_ERRORS, LoadedModel, ModelRegistry
+from xalign.service.loaded_model import EXPECTED_LOAD_ERRORS, LoadedModel
+from xalign.service.registry import ModelRegistry
 from xalign.service.search.faiss_index import FloatArray, validate_params
 from xalign.service.search.index_store import (
     Hit,
@@ -28,7 +31,7 @@ from xalign.service.search.index_store import (
     UnknownIndexError,
 )
 from xalign.service.search.persistence import IndexKind, IndexMeta
-from xalign.service.search.reembed import ReembedStatus, reembed
+from xalign.service.search.reembed import Reembedding, reembed
 from xalign.service.settings import Settings
 
 log = logging.getLogger("xalign.service")
@@ -45,19 +48,13 @@ def check_index_name(name: str, param: str) -> str:
 class IndexService:
     """Create, extend, search, describe and delete indexes; re-embed them after model swaps."""
 
-    def __init__(
-        self, store: IndexStore, registry: ModelRegistry, settings: Settings, release_grace_s: float = 1.0
-    ) -> None:
+    def __init__(self, store: IndexStore, registry: ModelRegistry, settings: Settings) -> None:
         self.store = store
         self.registry = registry
         self.settings = settings
-        # Seconds a retired version stays after a swap for requests that already hold it.
-        self.release_grace_s = release_grace_s
-        self.status: dict[str, ReembedStatus] = {}
+        self.status: dict[str, Reembedding] = {}
         self._write_locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        # Old versions loaded here (not by the registry) for indexes found stale at startup.
-        self._held: dict[tuple[str, int], LoadedModel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -71,52 +68,46 @@ class IndexService:
     async def start(self) -> None:
         """Listen for swaps; re-embed indexes built by a version other than the one served now."""
         self._loop = asyncio.get_running_loop()
-        self.registry.listeners.append(self.on_swap)
+        self.registry.add_version_user(self.needed_versions)
+        self.registry.add_swap_listener(self.on_swap)
         for name in self.store.names():
             await self._catch_up(self.store.get(name))
 
     async def _catch_up(self, index: StoredIndex) -> None:
         meta = index.meta
-        current = self.registry.models.get(meta.model)
+        current = self.registry.current(meta.model)
         if current is None or current.manifest.version == meta.model_version:
             return
-        if self._holder(meta.model, meta.model_version) is None:
+        if self.registry.get_version(meta.model, meta.model_version) is None:
             ref = ModelRef(meta.model, version=meta.model_version)
             try:
-                loaded = await asyncio.to_thread(self.registry.prepare, ref, self.settings)
-                self._held[(meta.model, meta.model_version)] = loaded
+                self.registry.hold(await asyncio.to_thread(self.registry.prepare, ref, self.settings))
             except EXPECTED_LOAD_ERRORS as exc:
                 log.warning("index %s: cannot load %s to search it before re-embedding: %s", meta.name, ref, exc)
         self._schedule(index, current)
 
     async def close(self) -> None:
-        """Stop re-embeddings (they restart on the next start), stop listening, close logs and held versions."""
-        with contextlib.suppress(ValueError):
-            self.registry.listeners.remove(self.on_swap)
+        """Stop re-embeddings (they restart on the next start), stop listening, close the logs.
+
+        The versions the indexes needed stay with the registry, which closes them at shutdown.
+        """
+        self.registry.remove_swap_listener(self.on_swap)
+        self.registry.remove_version_user(self.needed_versions)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(self.store.close)
-        for loaded in self._held.values():
-            await loaded.batcher.close()
-        self._held.clear()
 
     # --- models and versions -------------------------------------------------------------------
-
-    def _holder(self, model: str, version: int) -> LoadedModel | None:
-        current = self.registry.models.get(model)
-        if current is not None and current.manifest.version == version:
-            return current
-        return self.registry.get_version(model, version) or self._held.get((model, version))
 
     def model_for(self, meta: IndexMeta) -> LoadedModel:
         """The loaded version that embedded the index: its queries and adds must be embedded by it."""
         return self.model_for_space(meta.model, meta.model_version, meta.name)
 
     def model_for_space(self, model: str, version: int, index: str | None = None) -> LoadedModel:
-        """The loaded version ``model:version`` (served, retired but held, or held here), else a 503."""
-        loaded = self._holder(model, version)
+        """The loaded version ``model:version`` (served, retired but held, or loaded for an index), else 503."""
+        loaded = self.registry.get_version(model, version)
         if loaded is None:
             what = f"index {index!r} was embedded with" if index else "the indexes were embedded with"
             raise NotReadyError(
@@ -125,33 +116,19 @@ class IndexService:
             )
         return loaded
 
+    def needed_versions(self, model: str) -> set[int]:
+        """The versions of ``model`` that indexes are embedded with now (the registry keeps them loaded)."""
+        return {index.meta.model_version for index in self.all() if index.meta.model == model}
+
     def on_swap(self, name: str, _old: LoadedModel, new: LoadedModel) -> None:
         """Registry swap listener (any thread): re-embed the indexes of ``name`` with ``new``."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._swapped, name, new)
 
     def _swapped(self, name: str, new: LoadedModel) -> None:
-        for index_name in self.store.names():
-            index = self.store.get(index_name)
+        for index in self.all():
             if index.meta.model == name and index.meta.model_version != new.manifest.version:
                 self._schedule(index, new)
-        assert self._loop is not None
-        self._loop.call_later(self.release_grace_s, self.collect, name)
-
-    def collect(self, name: str) -> None:
-        """Release every retired version of model ``name`` that no index needs any more."""
-        current = self.registry.models.get(name)
-        needed = {self.store.get(n).meta.model_version for n in self.store.names() if self._model_of(n) == name}
-        for model, version in list(self.registry.versions):
-            if model == name and version not in needed and (current is None or current.manifest.version != version):
-                self.registry.release(model, version)
-        for key in [k for k in self._held if k[0] == name and k[1] not in needed]:
-            self._held.pop(key).batcher.close_soon()
-
-    def _model_of(self, name: str) -> str | None:
-        with contextlib.suppress(UnknownIndexError):
-            return self.store.get(name).meta.model
-        return None
 
     # --- re-embedding ------------------------------------------------------------------------------
 
@@ -161,13 +138,13 @@ class IndexService:
         running = self._tasks.pop(name, None)
         if running is not None:
             running.cancel()
-        status = ReembedStatus(target_version=model.manifest.version, total=index.count)
+        status = Reembedding(state="running", target_version=model.manifest.version, done=0, total=index.count)
         self.status[name] = status
         assert self._loop is not None
         task = self._loop.create_task(self._reembed(index, model, status), name=f"re-embed {name}")
         self._tasks[name] = task
 
-    async def _reembed(self, index: StoredIndex, model: LoadedModel, status: ReembedStatus) -> None:
+    async def _reembed(self, index: StoredIndex, model: LoadedModel, status: Reembedding) -> None:
         name = index.meta.name
         chunk = max(1, min(4 * self.settings.batch_size, self.settings.max_queue // 2))
         try:
@@ -183,12 +160,24 @@ class IndexService:
         finally:
             if self._tasks.get(name) is asyncio.current_task():
                 del self._tasks[name]
-            self.collect(model.manifest.name)
+            self.registry.collect(model.manifest.name)
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._write_locks.setdefault(name, asyncio.Lock())
 
     # --- operations --------------------------------------------------------------------------------
+
+    def all(self) -> list[StoredIndex]:
+        """Every index, by name."""
+        indexes = []
+        for name in self.store.names():
+            with contextlib.suppress(UnknownIndexError):  # deleted meanwhile
+                indexes.append(self.store.get(name))
+        return indexes
+
+    def reembedding(self, name: str) -> Reembedding | None:
+        """The progress of the background re-embedding of index ``name``, if one runs (or failed)."""
+        return self.status.get(name)
 
     def get(self, name: str) -> StoredIndex:
         """The index ``name``; 422 naming the rule if ``name`` is not a valid index name, 404 if none."""
@@ -205,7 +194,7 @@ class IndexService:
             full_params = validate_params(kind, params)
         except ValueError as exc:
             raise UnprocessableError(str(exc), "params") from None
-        loaded = self.registry.get(model)
+        loaded = await self.registry.get(model)
         manifest = loaded.manifest
         meta = IndexMeta(
             name=name, model=manifest.name, model_version=manifest.version, dim=manifest.embedding_dim,
@@ -262,9 +251,12 @@ class IndexService:
                 return None
             raise
 
-    def vectors(self, name: str) -> tuple[list[str], FloatArray, IndexMeta]:
-        """All texts (n,), vectors (n, dim) and the metadata of an index, taken consistently (copies)."""
-        return self.get(name).snapshot()
+    async def vectors(self, name: str) -> tuple[list[str], FloatArray, IndexMeta]:
+        """All texts (n,), vectors (n, dim) and the metadata of an index, taken consistently (copies).
+
+        The copy of a whole index is made on a worker thread: it takes milliseconds per 100k rows.
+        """
+        return await asyncio.to_thread(self.get(name).snapshot)
 
     async def delete(self, name: str) -> None:
         """Delete an index, stopping its re-embedding first."""
@@ -280,4 +272,4 @@ class IndexService:
                 raise NotFoundError(f"index {name!r} does not exist", "name") from None
         self._write_locks.pop(name, None)
         self.status.pop(name, None)
-        self.collect(index.meta.model)
+        self.registry.collect(index.meta.model)

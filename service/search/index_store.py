@@ -1,7 +1,7 @@
 """The persistent indexes under ``<data_dir>/indexes``: open, create, append, search, re-generate, delete.
 
 Everything here is blocking (file I/O, fsync, FAISS) and thread-safe: the async layer
-(``service.search.indexes``) calls it through ``asyncio.to_thread``. Each index has one lock that guards
+(``service/search/index_service.py``) calls it through ``asyncio.to_thread``. Each index has one lock that guards
 its in-memory state and its log, so a search never sees a half-applied add.
 """
 

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from xalign.service.errors import OverloadedError, PayloadTooLargeError
-from xalign.service.registry import LoadedModel
+from xalign.service.loaded_model import LoadedModel
 from xalign.service.search.faiss_index import FloatArray
 from xalign.service.search.index_store import Generation, StaleGenerationError, StoredIndex
 
@@ -32,14 +32,15 @@ from xalign.service.search.index_store import Generation, StaleGenerationError, 
 OPTIMISTIC_ROUNDS = 3
 
 
-@dataclass
-class ReembedStatus:
-    """Progress of one index's re-embedding, shown by ``GET /v1/indexes/{name}``."""
+@dataclass(kw_only=True)
+class Reembedding:
+    """A background re-embedding with a newer model version."""
 
+    # The progress of one index's re-embedding, shown as is by ``GET /v1/indexes/{name}`` (fields in that order).
+    state: Literal["running", "failed"]
     target_version: int
+    done: int
     total: int
-    done: int = 0
-    state: Literal["running", "failed"] = "running"
     error: str | None = None
 
 
@@ -67,7 +68,7 @@ async def embed_retrying(model: LoadedModel, texts: list[str]) -> FloatArray:
 
 
 async def reembed(
-    index: StoredIndex, model: LoadedModel, write_lock: asyncio.Lock, status: ReembedStatus, chunk: int
+    index: StoredIndex, model: LoadedModel, write_lock: asyncio.Lock, status: Reembedding, chunk: int
 ) -> None:
     """Re-embed every text of ``index`` with ``model`` and switch the index to it (see the module doc)."""
     new = await asyncio.to_thread(index.begin_generation, model.manifest.version)
@@ -84,16 +85,17 @@ async def _fill(
     model: LoadedModel,
     *,
     write_lock: asyncio.Lock,
-    status: ReembedStatus,
+    status: Reembedding,
     chunk: int,
 ) -> None:
     rounds = 0
     while True:
-        missing = index.texts(new.count)
+        # A copy of the texts not re-embedded yet: the whole index on the first round, so off the loop.
+        missing = await asyncio.to_thread(index.texts, new.count)
         status.total = new.count + len(missing)
         if rounds >= OPTIMISTIC_ROUNDS or len(missing) <= chunk:
             async with write_lock:
-                await _extend(new, model, index.texts(new.count), status, chunk)
+                await _extend(new, model, await asyncio.to_thread(index.texts, new.count), status, chunk)
                 try:
                     await asyncio.to_thread(index.commit_generation, new)
                 except StaleGenerationError:
@@ -105,7 +107,7 @@ async def _fill(
         rounds += 1
 
 
-async def _extend(new: Generation, model: LoadedModel, texts: list[str], status: ReembedStatus, chunk: int) -> None:
+async def _extend(new: Generation, model: LoadedModel, texts: list[str], status: Reembedding, chunk: int) -> None:
     """Embed ``texts`` with ``model`` chunk by chunk and append them to the new generation."""
     for start in range(0, len(texts), chunk):
         part = texts[start : start + chunk]

@@ -1,4 +1,4 @@
-"""Admission by work (issue 19): the queue bound holds under concurrent large requests, a request is
+"""Admission by work: the queue bound holds under concurrent large requests, a request is
 admitted whole or refused whole (mining: both sides or neither), a per-request token maximum answers 413,
 work that cannot start in time answers 503, and a client that closes its socket takes its queued texts
 with it — checked on the batcher's counters and the metrics, never on wall time."""
@@ -10,20 +10,17 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from error_body import assert_error
 from fastapi import FastAPI
-from serving import inference_gate, serving
+from serving import inference_gate, real_server, serving
 
-from xalign.service.app import create_app
 from xalign.service.engine.admission import WorkSlots
 from xalign.service.engine.batcher import Batcher
 from xalign.service.errors import OverloadedError
@@ -193,26 +190,6 @@ def test_work_that_cannot_start_in_time_answers_503(tiny_store: Path) -> None:
     asyncio.run(scenario())
 
 
-@contextmanager
-def _real_server(settings: Settings) -> Iterator[tuple[FastAPI, int]]:
-    """The app behind a real uvicorn server on a free loopback port, in a thread."""
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield app, port
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 def _post_raw(port: int, path: str, payload: object) -> socket.socket:
     """Send a whole POST on a new socket and return the socket without reading the answer."""
     body = json.dumps(payload).encode()
@@ -233,7 +210,7 @@ def _wait(condition: Callable[[], bool], timeout: float = 30) -> bool:
 
 def test_a_client_that_disconnects_takes_its_queued_texts_with_it(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1, max_inputs_per_request=1024)
-    with _real_server(settings) as (app, port):
+    with real_server(settings) as (app, port):
         entered, release = inference_gate(app)
         batcher = _batcher(app)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
@@ -264,7 +241,7 @@ def test_a_client_that_disconnects_takes_its_queued_texts_with_it(tiny_store: Pa
 
 def test_streaming_and_plain_answers_are_untouched_by_the_disconnect_watch(tiny_store: Path) -> None:
     settings = Settings(store=tiny_store, threads=1)
-    with _real_server(settings) as (_, port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    with real_server(settings) as (_, port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         for _ in range(3):  # keep-alive: the same connection serves one request after another
             response = client.post("/v1/embeddings", json={"input": ["hello", "world"]})
             assert response.status_code == 200

@@ -72,7 +72,7 @@ def test_admin_route_scopes(keyed: TestClient) -> None:
 def test_read_keys_alone_close_admin_routes_and_say_which_variable(
     tiny_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The defect of issue 12: with read keys and no admin keys, admin routes were open to anyone."""
+    """A defect once fixed: with read keys and no admin keys, admin routes were open to anyone."""
     data = tmp_path / "data"
     with caplog.at_level(logging.WARNING, logger="xalign.service"):
         app = create_app(_settings(tiny_store, data, [READ], []))

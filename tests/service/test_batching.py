@@ -29,6 +29,11 @@ def _texts(rng: random.Random, n: int) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.randint(1, 30))) for _ in range(n)]
 
 
+def _policy(**settings: Any) -> BatchPolicy:
+    """The batching policy of the service settings ``settings`` (the rest at their defaults)."""
+    return BatchPolicy.from_settings(Settings(**settings))
+
+
 def _record_shapes(app: FastAPI) -> list[Batch]:
     """Wrap the served encoder's ``run`` so every inference batch is recorded."""
     encoder = app.state.registry.models["tiny"].encoder
@@ -125,7 +130,7 @@ def test_close_drains_the_queue_then_refuses(tiny_store: Path) -> None:
     requests = [_texts(rng, 3) for _ in range(10)]
 
     async def scenario() -> None:
-        batcher = Batcher(encoder, BatchPolicy(batch_size=4, max_batch_tokens=512, max_wait_s=0.05))
+        batcher = Batcher(encoder, _policy(batch_size=4, max_batch_tokens=512, max_wait_ms=50))
         pending = [asyncio.create_task(batcher.submit(texts)) for texts in requests]
         await asyncio.sleep(0)  # let every submit reach the queue before closing
         await batcher.close()
@@ -142,7 +147,7 @@ def test_cancelled_request_does_not_disturb_others(tiny_store: Path) -> None:
     encoder = OnnxEncoder.from_store(tiny_store, "tiny", threads=1)
 
     async def scenario() -> None:
-        batcher = Batcher(encoder, BatchPolicy(batch_size=8, max_wait_s=0.05))
+        batcher = Batcher(encoder, _policy(batch_size=8, max_wait_ms=50))
         doomed = asyncio.create_task(batcher.submit(["never mind"]))
         kept = asyncio.create_task(batcher.submit(["hello world"]))
         await asyncio.sleep(0)
@@ -161,7 +166,7 @@ def test_a_retired_batcher_still_serves_the_requests_that_hold_it(tiny_store: Pa
     encoder = OnnxEncoder.from_store(tiny_store, "tiny", threads=1)
 
     async def scenario() -> None:
-        batcher = Batcher(encoder, BatchPolicy(batch_size=4))
+        batcher = Batcher(encoder, _policy(batch_size=4))
         first, _ = await batcher.submit(["side one"])
         batcher.close_soon()
         await _until(lambda: not batcher.running)  # idle and retired: the worker ended

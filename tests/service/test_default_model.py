@@ -1,4 +1,4 @@
-"""The default model is chosen on purpose (issue 19): ``default_model``, else the first served dual encoder.
+"""The default model is chosen on purpose: ``default_model``, else the first served dual encoder.
 
 The store holds the tiny dual encoder ``tiny`` and a tiny Backpack named ``a-backpack`` so that it sorts
 first: before the fix every request without ``model`` got the Backpack.

@@ -1,4 +1,4 @@
-"""Hostile input (issue 19): text that is not valid Unicode, huge fields, unknown fields, fields past their caps.
+"""Hostile input: text that is not valid Unicode, huge fields, unknown fields, fields past their caps.
 
 Every request goes through the real app over a store with the tiny dual encoder and a tiny Backpack, so a
 lone surrogate reaches the real tokenizers if validation lets it through.

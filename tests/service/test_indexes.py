@@ -153,12 +153,12 @@ async def _swap_scenario(swap_settings: Settings, v2_store: Path) -> None:
     async with serving(swap_settings) as (app, client):
         registry: ModelRegistry = app.state.registry
         indexes: IndexService = app.state.indexes
-        indexes.release_grace_s = 0
+        registry.release_grace_s = 0
         await client.post("/v1/indexes", json={"name": "big", "kind": "hnsw"})
         await client.post("/v1/indexes", json={"name": "small"})
         await _add_all(client, "big", _corpus(160))
         await _add_all(client, "small", TEXTS)
-        v1 = registry.get("tiny")
+        v1 = await registry.get("tiny")
 
         shutil.copytree(v2_store / "tiny" / "2", swap_settings.store / "tiny" / "2")
         v2 = await asyncio.to_thread(registry.prepare, ModelRef("tiny", version=2), swap_settings)
@@ -176,7 +176,7 @@ async def _swap_scenario(swap_settings: Settings, v2_store: Path) -> None:
         await _wait_reembedded(client, "big", 2)
         await _wait_reembedded(client, "small", 2)
 
-        texts, vectors, meta = indexes.vectors("big")
+        texts, vectors, meta = await indexes.vectors("big")
         assert texts == _corpus(160) + late and meta.model_version == 2
         expected = v2.encoder.encode(texts)
         np.testing.assert_allclose(vectors, expected, atol=1e-4)

@@ -12,19 +12,16 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
-import uvicorn
+from serving import real_server
 
 from xalign.modelstore import InvalidNameError
 from xalign.modelstore.names import MAX_NAME_LENGTH, RULES, broken_rule, validate_index_name, validate_name
-from xalign.service.app import create_app
 from xalign.service.settings import Settings
 
 # rule → names breaking it first; the same for models and indexes (except the index-only rule below).
@@ -70,16 +67,8 @@ def root(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def port(root: Path) -> Iterator[int]:
     settings = Settings(store=root / "store", data_dir=root / "data", threads=1, poll_interval_s=0)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(30)
+    with real_server(settings) as (_, server_port):
+        yield server_port
 
 
 def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:

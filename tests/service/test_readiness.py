@@ -47,7 +47,7 @@ def test_ready_when_every_model_of_the_store_is_served(client: TestClient) -> No
 
 
 def test_one_model_that_never_loaded_makes_the_replica_not_ready(tiny_store: Path, tmp_path: Path) -> None:
-    """The README says every model; the code said at least one (issue 12): ``tiny`` serving was enough."""
+    """The README says every model; the code once said at least one: ``tiny`` serving was enough."""
     store = tmp_path / "store"
     shutil.copytree(tiny_store, store)
     shutil.copytree(store / "tiny", store / "broken")

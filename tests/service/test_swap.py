@@ -69,7 +69,7 @@ def _swapped(app: FastAPI) -> asyncio.Queue[tuple[int, int]]:
     def listener(_: str, old: LoadedModel, new: LoadedModel) -> None:
         swaps.put_nowait((old.manifest.version, new.manifest.version))
 
-    app.state.registry.listeners.append(listener)
+    app.state.registry.add_swap_listener(listener)
     return swaps
 
 
@@ -298,8 +298,8 @@ def test_flipping_versions_fails_no_mining_search_or_senses_request(flip_store: 
     async def scenario() -> None:
         async with serving(settings) as (app, client):
             # Release retired versions at once (no grace): a request that resolved the old version just before
-            # a swap must still finish on it. This is the race of issue 12 section 4, on every flip.
-            app.state.indexes.release_grace_s = 0.0
+            # a swap must still finish on it. This is the release-while-resolving race, on every flip.
+            app.state.registry.release_grace_s = 0.0
             # The index belongs to the backpack: no index keeps tiny's retired version, so it is released at
             # once, while inline mining requests that resolved it are still embedding.
             created = await client.post("/v1/indexes", json={"name": "docs", "model": BACKPACK})

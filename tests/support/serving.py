@@ -1,13 +1,16 @@
-"""Helpers of the in-process service tests: the app with its lifespan run, and a gate on inference."""
+"""Helpers of the in-process service tests: the app with its lifespan run, behind a real server, and a gate on
+inference."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from xalign.runtime.tokenization import Batch
@@ -23,6 +26,25 @@ async def serving(settings: Settings, timeout: float = 60) -> AsyncIterator[tupl
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=timeout) as client:
             yield app, client
+
+
+@contextmanager
+def real_server(settings: Settings) -> Iterator[tuple[FastAPI, int]]:
+    """The app behind a real uvicorn server on a free loopback port, in a thread; yields the app and the port."""
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield app, server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def inference_gate(app: FastAPI, model: str = "tiny", wait_s: float = 60) -> tuple[threading.Event, threading.Event]:

@@ -1,0 +1,107 @@
+"""One served model version (encoder, batching queue, senses) and how a candidate version is built and checked."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xalign.modelstore import Manifest, ModelStore, StoreError
+from xalign.modelstore.refs import ModelRef
+from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
+from xalign.runtime.senses.engine import SenseEngine
+from xalign.service.engine.admission import WorkSlots
+from xalign.service.engine.batcher import Batcher, BatchPolicy
+from xalign.service.metrics import Metrics
+from xalign.service.settings import Settings
+
+log = logging.getLogger("xalign.service")
+
+# Embedded by every candidate version before it may serve: one Latin, one German sentence.
+SMOKE_TEXTS = ("xalign smoke check: hello world.", "Der Zug nach München hat Verspätung.")
+# Families the service loads; a backpack also answers /v1/senses.
+SERVED_FAMILIES = ("dual-encoder", "backpack")
+# Failures a model version may legitimately have (bad files, unsupported family, missing variant, bad output).
+EXPECTED_LOAD_ERRORS: tuple[type[Exception], ...] = (StoreError, NotImplementedError, LookupError, ValueError)
+
+
+class SmokeCheckError(ValueError):
+    """A freshly loaded version embeds the smoke texts wrongly (shape, NaN/inf, norm)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One served model version with its encoder and its batching queue (and its senses, for a backpack).
+
+    A request that holds one finishes on it even after a swap released it: its batcher still serves.
+    """
+
+    manifest: Manifest
+    encoder: OnnxEncoder
+    variant: str
+    batcher: Batcher
+    senses: SenseEngine | None = None
+    # Senses requests computed at once on this version (each is one forward pass outside the batcher).
+    senses_slots: WorkSlots = field(default_factory=lambda: WorkSlots(4, "senses"))
+
+    @property
+    def id(self) -> str:
+        """The id clients see: ``name:version``."""
+        return f"{self.manifest.name}:{self.manifest.version}"
+
+    async def embed(self, texts: list[str], param: str | None = "input") -> tuple[Vectors, int]:
+        """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, token count).
+
+        Admitted whole or refused whole (429, or 413 naming ``param`` over the per-request token maximum).
+        """
+        return await self.batcher.submit(texts, param)
+
+
+def smoke_check(loaded: LoadedModel) -> None:
+    """Embed the smoke texts directly (no queue): right shape, finite, unit norm where the manifest says so.
+
+    A backpack's senses outputs are checked on the first smoke text too (``SenseGraphError`` is a ValueError).
+    """
+    vectors = loaded.encoder.encode(list(SMOKE_TEXTS))  # (2, dim)
+    expected = (len(SMOKE_TEXTS), loaded.manifest.embedding_dim)
+    if vectors.shape != expected:
+        raise SmokeCheckError(f"{loaded.id}: smoke embeddings have shape {vectors.shape}, expected {expected}")
+    if not np.isfinite(vectors).all():
+        raise SmokeCheckError(f"{loaded.id}: smoke embeddings contain NaN or infinity")
+    norms = np.linalg.norm(vectors, axis=1)
+    if loaded.manifest.normalize and not np.allclose(norms, 1.0, atol=1e-3):
+        raise SmokeCheckError(f"{loaded.id}: smoke embeddings are not unit vectors (norms {norms.round(4)})")
+    if loaded.senses is not None:
+        loaded.senses.check(SMOKE_TEXTS[0], loaded.manifest.embedding_dim)
+
+
+def served_variant(manifest: Manifest, wanted: str) -> str:
+    """``wanted`` if the version publishes it, else fp32 (which every version has), with a warning.
+
+    One setting applies to every model of the store, and not every model has every variant (a Backpack is
+    published in fp32 only): serving the exact model beats refusing it. ``/v1/models`` shows what is served.
+    """
+    if wanted in manifest.onnx.variants:
+        return wanted
+    log.warning("%s:%d has no %s variant: serving fp32", manifest.name, manifest.version, wanted)
+    return "fp32"
+
+
+def load_version(store: ModelStore, ref: ModelRef, settings: Settings, metrics: Metrics | None) -> LoadedModel:
+    """Open the version ``ref`` resolves to and smoke-check it, without serving it (blocking: seconds)."""
+    version = store.load(ref)
+    manifest = version.manifest
+    if manifest.family not in SERVED_FAMILIES:
+        raise NotImplementedError(f"family {manifest.family!r} is not served")
+    variant = served_variant(manifest, settings.variant)
+    # A backpack graph also has a ``sentence_embedding`` output, so it embeds through the same encoder.
+    encoder = OnnxEncoder.from_version(
+        version, variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning
+    )
+    senses = SenseEngine.from_version(version, encoder) if manifest.family == "backpack" else None
+    batcher = Batcher(encoder, BatchPolicy.from_settings(settings), metrics, label=manifest.name)
+    slots = WorkSlots(settings.max_concurrent_senses, f"{manifest.name} senses")
+    loaded = LoadedModel(manifest, encoder, variant, batcher, senses, slots)
+    smoke_check(loaded)
+    return loaded
