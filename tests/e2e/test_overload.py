@@ -1,8 +1,9 @@
-"""A bounded load test against a real ``xalign-serve`` process on the tiny model (issue 19): 16 clients for
-20 s, half mining 200 x 200 inline sides, half embedding 200 texts. The service keeps answering: no request
-waits past its deadline (plus a margin for the work itself), every 429 and 503 carries Retry-After, the
-queue gauge polled from ``/metrics`` never exceeds its bound, and once the load ends a one-text request
-answers within seconds. The figures are printed (run with ``-s`` to see them)."""
+"""A bounded load test against a real ``xalign-serve`` process on the tiny model (the scenario of
+benchmarks/results/overload.md, smaller): 16 clients for 20 s, half mining 200 x 200 inline sides, half
+embedding 200 texts. The service keeps answering: no request waits past its deadline (plus a margin for the work
+itself), every 429 and 503 carries Retry-After, the queue gauge polled from ``/metrics`` never exceeds its
+bound, and once the load ends a one-text request answers within seconds. The figures are printed (run with
+``-s`` to see them)."""
 
 from __future__ import annotations
 

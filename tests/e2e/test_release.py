@@ -1,4 +1,4 @@
-"""One release gate for retraining too (issue 12, section 3), against a running ``xalign-serve``.
+"""One release gate for retraining too (modelstore/release.py), against a running ``xalign-serve``.
 
 The tiny model, measured on the mini Tatoeba and BUCC samples, is production and served. A retraining recipe
 that wrecks it (a huge learning rate for a few steps) is published by ``xalign-export retrain`` but not promoted:

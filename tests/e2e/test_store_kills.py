@@ -1,4 +1,5 @@
-"""The store survives a SIGKILL at any moment of promote, rollback and publish (issue 19, items 5 and 6).
+"""The store survives a SIGKILL at any moment of promote, rollback and publish (the alias journal of
+modelstore/history.py and the flock of modelstore/publish.py).
 
 A driver process runs ``xalign-store promote --force`` and ``rollback`` (the CLI's ``main``, in process, so that a
 kill lands in the store's code rather than in Python's start-up) and publishes, in a random order, until it is

@@ -51,7 +51,7 @@ def test_old_format_migrates_including_a_killed_promote(store: ModelStore) -> No
     (model / "aliases.json").write_text(json.dumps({"production": 2, "staging": 2}))
     assert store.aliases("m") == {"production": 2, "staging": 2}
     assert store.rollback_targets("m") == {"production": [1, 2], "staging": [2]}
-    assert store.rollback("m") == 1  # the repro made this a silent no-op ("-> 2")
+    assert store.rollback("m") == 1  # the old journal made this a silent no-op ("-> 2")
     assert store.aliases("m") == {"production": 1, "staging": 2}
     # A killed old rollback (history popped, view not): the served version is pushed back.
     (model / "alias_history.json").write_text(json.dumps({"production": [1]}))
