@@ -22,9 +22,11 @@ from xalign.export.backpack_graph import BackpackGraph, export_backpack
 from xalign.export.config import Evaluation, PublishConfig
 from xalign.export.family import IntArray, Outputs, Serving, Staged
 from xalign.export.senses_table import DEFAULT_N_TOP, build_senses_table
-from xalign.modelstore.artifacts import BACKPACK_OUTPUTS, ONNX_FILE, SENSES_FILE, SENTENCE_EMBEDDING, write_senses
+from xalign.modelstore.artifacts import BACKPACK_OUTPUTS, ONNX_FILE, SENSES_FILE, write_senses
 from xalign.modelstore.manifest import Family
 from xalign.training.models.backpack import load_backpack
+
+EMBEDDING, CONTEXTUAL, SENSES, ALPHA = BACKPACK_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,13 @@ def real_rows(outputs: Outputs, mask: IntArray, width: int) -> Outputs:
     the row alpha[l, i, :] of each real token i, zero-padded to ``width`` positions.
     """
     real = mask.astype(bool)  # (batch, seq)
-    alpha = outputs["alpha"].transpose(0, 2, 1, 3)[real]  # (tokens, k, seq)
+    alpha = outputs[ALPHA].transpose(0, 2, 1, 3)[real]  # (tokens, k, seq)
     alpha = np.pad(alpha, ((0, 0), (0, 0), (0, width - alpha.shape[-1])))  # (tokens, k, width)
     return {
-        SENTENCE_EMBEDDING: outputs[SENTENCE_EMBEDDING],
-        "contextual": outputs["contextual"][real],
-        "senses": outputs["senses"][real].reshape(int(real.sum()), -1),
-        "alpha": alpha.reshape(-1, width),
+        EMBEDDING: outputs[EMBEDDING],
+        CONTEXTUAL: outputs[CONTEXTUAL][real],
+        SENSES: outputs[SENSES][real].reshape(int(real.sum()), -1),
+        ALPHA: alpha.reshape(-1, width),
     }
 
 
@@ -71,13 +73,10 @@ class BackpackFamily:
         """The checkpoint folder wrapped in the four-output graph."""
         return BackpackGraph(load_backpack(Path(config.model_dir)))
 
-    def positions(self, model: BackpackGraph) -> int:
-        """The Backpack's positions."""
-        return model.model.config.max_positions
-
-    def serving(self, config: BackpackExportConfig, model: BackpackGraph) -> Serving:  # noqa: ARG002 - protocol
+    def serving(self, config: BackpackExportConfig, model: BackpackGraph) -> Serving:
         """Mean pooling, normalised, no prefix: what the graph's ``sentence_embedding`` is."""
-        return Serving(embedding_dim=model.model.config.n_embd)
+        sizes = model.model.config
+        return Serving(embedding_dim=sizes.n_embd, max_seq_length=config.fitted_length(sizes.max_positions))
 
     def stage(self, config: BackpackExportConfig, model: BackpackGraph, staging: Path) -> Staged:
         """``model.onnx`` (fp32 only) and ``senses.npz``."""

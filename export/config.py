@@ -58,6 +58,12 @@ class PublishConfig:
         if (self.max_seq_length is not None and self.max_seq_length < 1) or self.steps < 0:
             raise ValueError("max_seq_length must be positive and steps non-negative")
 
+    def fitted_length(self, positions: int) -> int:
+        """The token limit to publish: ``max_seq_length`` (None: the model's ``positions``), never more than those."""
+        if self.max_seq_length is not None and self.max_seq_length > positions:
+            raise ValueError(f"max_seq_length {self.max_seq_length} exceeds the model's {positions} positions")
+        return positions if self.max_seq_length is None else self.max_seq_length
+
     @property
     def tokenizer_path(self) -> Path:
         """The tokenizer.json the service gets (truncating, not padding): the model folder's."""

@@ -100,10 +100,6 @@ class DualEncoderFamily:
         """The encoder folder with the config's pooling and normalisation."""
         return load_dual_encoder(Path(config.model_dir), config.pooling, config.normalize)
 
-    def positions(self, model: DualEncoder) -> int:
-        """The encoder's usable positions."""
-        return model.max_positions
-
     def serving(self, config: ExportConfig, model: DualEncoder) -> Serving:
         """Pooling, normalisation, prefix and Matryoshka sizes as configured; the sizes must fit the model."""
         too_big = [d for d in config.allowed_dimensions if not 0 < d <= model.embedding_dim]
@@ -111,6 +107,7 @@ class DualEncoderFamily:
             raise ValueError(f"allowed_dimensions {too_big} are not in 1..{model.embedding_dim}")
         return Serving(
             embedding_dim=model.embedding_dim,
+            max_seq_length=config.fitted_length(model.max_positions),
             pooling=config.pooling,
             normalize=config.normalize,
             text_prefix=config.text_prefix,

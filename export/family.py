@@ -9,14 +9,15 @@ flattens its outputs into comparable rows, and measures the staged variants. Imp
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from xalign.export.config import Evaluation, PublishConfig
+from xalign.modelstore.artifacts import VARIANT_FILES
 from xalign.modelstore.manifest import Family as FamilyName
 from xalign.training.models.pooling import Pooling
 
@@ -38,10 +39,15 @@ class Serving:
     """The manifest fields a family decides: how the service embeds with the published version."""
 
     embedding_dim: int
+    max_seq_length: int
     pooling: Pooling = "mean"
     normalize: bool = True
     text_prefix: str = ""
     allowed_dimensions: tuple[int, ...] = ()
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """These fields as ``ModelSpec`` takes them."""
+        return asdict(self) | {"allowed_dimensions": list(self.allowed_dimensions)}
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,10 @@ class Staged:
 
     variants: dict[str, Path]
     extras: dict[str, Path] = field(default_factory=dict)
+
+    def files(self) -> dict[str, Path]:
+        """Every staged file under its name in the version (``modelstore/artifacts.py``)."""
+        return {**{VARIANT_FILES[name]: path for name, path in self.variants.items()}, **self.extras}
 
 
 class Family(Protocol[ConfigT_contra, ModelT]):
@@ -70,12 +80,9 @@ class Family(Protocol[ConfigT_contra, ModelT]):
         """The checkpoint of ``config.model_dir`` as the torch module that gets exported, in eval mode."""
         ...
 
-    def positions(self, model: ModelT) -> int:
-        """The longest sequence the model's position embeddings allow."""
-        ...
-
     def serving(self, config: ConfigT_contra, model: ModelT) -> Serving:
-        """How the service embeds with the version; ``ValueError`` if the config does not fit the model."""
+        """How the service embeds with the version (``PublishConfig.fitted_length`` the token limit);
+        ``ValueError`` if the config does not fit the model."""
         ...
 
     def stage(self, config: ConfigT_contra, model: ModelT, staging: Path) -> Staged:

@@ -49,6 +49,11 @@ class ParityResult:
     reports: dict[str, ParityReport]
     batch_vs_single: dict[str, float]
 
+    @property
+    def variants(self) -> list[str]:
+        """The variants checked, sorted (the keys of their ``sentence_embedding`` reports)."""
+        return sorted(key for key in self.reports if "." not in key)
+
 
 def parity_key(variant: str, output: str) -> str:
     """The manifest's parity key of ``output`` of ``variant``: ``fp32``, ``int8``, ``fp32.alpha``..."""

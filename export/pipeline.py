@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tokenizers import Tokenizer
 
 from xalign.export.config import Evaluation, PublishConfig
-from xalign.export.family import Family, ModelT, Serving, Staged
+from xalign.export.family import Family, ModelT, Serving
 from xalign.export.fingerprint import fingerprint
 from xalign.export.parity import ParityResult, check_parity, require_parity
 from xalign.export.parity_texts import load_parity_texts
@@ -62,47 +62,24 @@ def export_and_publish(
         return existing
     with step(f"loading {config.model_dir}"):
         model = family.load(config)
-    max_len = fitted_length(config.max_seq_length, family.positions(model))
     serving = family.serving(config, model)
     if config.work_dir is not None:
         Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="xalign-export-", dir=config.work_dir) as tmp:
         staging = Path(tmp)
         staged = family.stage(config, model, staging)
-        tokenizer = write_service_tokenizer(config.tokenizer_path, staging / TOKENIZER_FILE, max_len)
-        text_tokenizer = TextTokenizer(tokenizer, max_len, serving.text_prefix)
+        tokenizer = write_service_tokenizer(config.tokenizer_path, staging / TOKENIZER_FILE, serving.max_seq_length)
+        text_tokenizer = TextTokenizer(tokenizer, serving.max_seq_length, serving.text_prefix)
         parity = run_parity(family, model, staged.variants, text_tokenizer, config.parity_texts)
         measured = (evaluate or family.measure)(config, staged.variants, tokenizer, serving.embedding_dim)
         evaluation = {**config.given_evaluation(), **measured}
         if review is not None:
             evaluation = review(evaluation)
-        variants = sorted(staged.variants)
-        spec = build_spec(
-            config,
-            family,
-            serving=serving,
-            max_len=max_len,
-            variants=variants,
-            parity=parity,
-            fp=fp,
-            evaluation=evaluation,
-        )
+        spec = build_spec(config, family, serving, parity, fp, evaluation=evaluation)
         with step(f"publishing {config.name} to {config.store}"):
-            manifest = store.publish(config.name, spec, {**staged_files(staged), TOKENIZER_FILE: tokenizer})
+            manifest = store.publish(config.name, spec, {**staged.files(), TOKENIZER_FILE: tokenizer})
     log.info("published %s version %d", manifest.name, manifest.version)
     return manifest
-
-
-def fitted_length(requested: int | None, positions: int) -> int:
-    """The token limit to publish: ``requested`` (None: the model's ``positions``), never more than those."""
-    if requested is not None and requested > positions:
-        raise ValueError(f"max_seq_length {requested} exceeds the model's {positions} positions")
-    return positions if requested is None else requested
-
-
-def staged_files(staged: Staged) -> dict[str, Path]:
-    """Every staged file but the tokenizer under its name in the version (``modelstore/artifacts.py``)."""
-    return {**{VARIANT_FILES[name]: path for name, path in staged.variants.items()}, **staged.extras}
 
 
 def run_parity(
@@ -141,29 +118,22 @@ def write_service_tokenizer(source: Path, target: Path, max_seq_length: int) -> 
 def build_spec(
     config: PublishConfig,
     family: Family[Any, Any],
-    *,
     serving: Serving,
-    max_len: int,
-    variants: Sequence[str],
     parity: ParityResult,
     fp: str,
+    *,
     evaluation: Evaluation,
 ) -> ModelSpec:
     """The manifest content the exporter vouches for; the store adds name, version and checksums."""
     return ModelSpec(
         family=family.name,
-        embedding_dim=serving.embedding_dim,
-        pooling=serving.pooling,
-        normalize=serving.normalize,
-        max_seq_length=max_len,
-        text_prefix=serving.text_prefix,
+        **serving.manifest_fields(),
         languages=list(config.languages),
-        allowed_dimensions=list(serving.allowed_dimensions),
         onnx=OnnxInfo(
             opset=config.opset,
             inputs=list(INPUT_NAMES),
             outputs=list(family.outputs),
-            variants={name: VARIANT_FILES[name] for name in variants},
+            variants={name: VARIANT_FILES[name] for name in parity.variants},
         ),
         source=SourceInfo(
             base_model=config.base_model,

@@ -38,6 +38,9 @@ from xalign.training.trainer.checkpoint import CheckpointManifest, read_manifest
 
 log = logging.getLogger(__name__)
 
+# The manifest fields a new version keeps from the version it replaces: clients see the same model.
+SERVING_CONTRACT = ("pooling", "normalize", "max_seq_length", "text_prefix", "languages", "allowed_dimensions")
+
 
 @dataclass(frozen=True)
 class RetrainJob:
@@ -121,16 +124,10 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Ma
     )
     if current is None:
         return config
-    return replace(
-        config,
-        pooling=current.pooling,
-        normalize=current.normalize,
-        max_seq_length=current.max_seq_length,
-        text_prefix=current.text_prefix,
-        languages=tuple(current.languages),
-        allowed_dimensions=tuple(current.allowed_dimensions),
-        licenses=tuple(dict.fromkeys((*current.licenses, *config.licenses))),
-    )
+    kept = {name: getattr(current, name) for name in SERVING_CONTRACT}
+    kept |= {name: tuple(value) for name, value in kept.items() if isinstance(value, list)}  # config fields are tuples
+    licenses = tuple(dict.fromkeys((*current.licenses, *config.licenses)))
+    return replace(config, **kept, licenses=licenses)
 
 
 def measured_langs(manifest: Manifest | None) -> tuple[str, ...]:

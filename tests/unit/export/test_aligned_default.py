@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 from tiny_models import MAX_LEN, build_model_dir
 from trainer_recipes import make_recipe
 
-from xalign.export.aligned import GateError, gate_numbers, publish_default
+from xalign.export.aligned import DefaultResult, GateError, gate_numbers, publish_default
 from xalign.export.cli import main
 from xalign.export.config import Evaluation
 from xalign.export.default_model import default_config
@@ -79,6 +79,16 @@ def _forced(store: Path, tatoeba: Mapping[str, float], f1: float) -> Evaluate:
     return evaluate
 
 
+def _forced_publisher(
+    base_and_delta: tuple[Path, Path], store: Path, tmp_path: Path, tatoeba: Mapping[str, float], f1: float
+) -> Callable[[bool], DefaultResult]:
+    """``publish_default`` of the delta on ``store`` with ``_forced`` numbers; the argument is ``gate``."""
+    base_dir, delta = base_and_delta
+    evaluate = _forced(store, tatoeba, f1)
+    config = _config(base_dir, store)
+    return lambda gate: publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate, gate=gate)
+
+
 def _history(store: Path) -> str:
     return (store / NAME / ALIAS_HISTORY_FILE).read_text()
 
@@ -132,11 +142,9 @@ def test_variants_are_measured_on_tatoeba_and_fp32_on_bucc_under_their_own_names
 def test_a_passing_gate_promotes_and_a_rerun_changes_nothing(
     base_and_delta: tuple[Path, Path], store: Path, tmp_path: Path
 ) -> None:
-    base_dir, delta = base_and_delta
     # Mean +4.8, BUCC +5, one direction -0.4 (within the 0.5 allowed).
-    evaluate = _forced(store, {"deu-eng": 10.0, "eng-deu": -0.4, "mean": 4.8}, 5.0)
-    config = _config(base_dir, store)
-    result = publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate)
+    publish = _forced_publisher(base_and_delta, store, tmp_path, {"deu-eng": 10.0, "eng-deu": -0.4, "mean": 4.8}, 5.0)
+    result = publish(True)
     assert result.promoted and result.aligned is not None and result.aligned.version == 2
     gate = result.aligned.evaluation["gate"]
     base = result.base.evaluation
@@ -156,27 +164,25 @@ def test_a_passing_gate_promotes_and_a_rerun_changes_nothing(
     moves = [(e.action, e.from_version, e.to_version, e.gate) for e in ModelStore(store).history(NAME)]
     assert moves == [("initial", None, 1, "initial"), ("promote", 1, 2, "passed")]
     history = _history(store)
-    again = publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate)
+    again = publish(True)
     assert again.promoted and ModelStore(store).versions(NAME) == [1, 2] and _history(store) == history
 
 
 def test_a_failing_gate_publishes_nothing_unless_ungated_and_never_promotes(
     base_and_delta: tuple[Path, Path], store: Path, tmp_path: Path
 ) -> None:
-    base_dir, delta = base_and_delta
     # Better on average and on BUCC, but eng-deu loses 0.6 points.
-    evaluate = _forced(store, {"deu-eng": 10.0, "eng-deu": -0.6, "mean": 4.7}, 5.0)
-    config = _config(base_dir, store)
+    publish = _forced_publisher(base_and_delta, store, tmp_path, {"deu-eng": 10.0, "eng-deu": -0.6, "mean": 4.7}, 5.0)
     with pytest.raises(GateError, match=r"fails the gate.*worst Tatoeba direction -0\.60 \(needs >= -0\.5\)"):
-        publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate)
+        publish(True)
     assert ModelStore(store).versions(NAME) == [1]
-    ungated = publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate, gate=False)
+    ungated = publish(False)
     assert ungated.aligned is not None and not ungated.promoted
     assert ungated.aligned.evaluation["gate"]["passed"] == 0.0
     assert ModelStore(store).aliases(NAME) == {"production": 1}
     # The gated rerun finds the published version, publishes nothing and still refuses to promote it.
     with pytest.raises(GateError, match=r"xalign-e5-small:2 is not promoted"):
-        publish_default(config, delta, applied_dir=tmp_path / "applied", evaluate=evaluate)
+        publish(True)
     assert ModelStore(store).versions(NAME) == [1, 2] and ModelStore(store).aliases(NAME) == {"production": 1}
 
 
