@@ -10,6 +10,10 @@ Row i of an index is id i: vectors are only ever appended (ids are row numbers, 
 * ``hnsw``: ``IndexHNSWFlat`` with ``m`` links per node, ``ef_construction`` and ``ef_search``.
 
 Flat and IVF indexes move to the GPU when FAISS has GPU support and sees a GPU; HNSW stays on the CPU.
+
+The vectors live only in the FAISS index (no second copy in Python): :meth:`VectorIndex.vectors` copies
+rows out with ``reconstruct_n`` (a trained IVF keeps a direct map, 8 bytes per row, for that), and
+:meth:`VectorIndex.restore` adopts an index read back from a snapshot (``service/search/snapshot.py``).
 """
 
 from __future__ import annotations
@@ -147,12 +151,57 @@ class VectorIndex:
         ivf = faiss.IndexIVFFlat(quantizer, self.dim, params.nlist, faiss.METRIC_INNER_PRODUCT)
         ivf.train(np.ascontiguousarray(staged[: params.trained_at()]))
         ivf.nprobe = params.nprobe
+        ivf.make_direct_map(True)  # so reconstruct_n can copy rows out: ids are row numbers
         ivf.add(staged)
         # The quantizer must outlive this frame: FAISS holds a raw pointer to it.
         self._quantizer = quantizer
         self._index = self._on_device(ivf)
         self.trained = True
         log.info("trained an IVF index: %d lists on %d vectors", params.nlist, params.trained_at())
+
+    @classmethod
+    def restore(
+        cls, dim: int, kind: IndexKind, params: dict[str, int], stored: Any, *, use_gpu: bool | None = None
+    ) -> VectorIndex:
+        """An index around ``stored``, a CPU FAISS index read back from a snapshot; ``ValueError`` if it is not
+        what ``kind`` over ``dim`` with ``params`` builds."""
+        index = cls(dim, kind, params, use_gpu=use_gpu)
+        index._adopt(stored, params)
+        return index
+
+    def _adopt(self, stored: Any, params: dict[str, int]) -> None:
+        expected = {"flat": (faiss.IndexFlatIP,), "hnsw": (faiss.IndexHNSWFlat,)}
+        types = expected.get(self.kind, (faiss.IndexFlatIP, faiss.IndexIVFFlat))
+        if not isinstance(stored, types) or stored.d != self.dim or stored.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise ValueError(f"the snapshot holds a {type(stored).__name__}, not a {self.kind} index of dim {self.dim}")
+        if isinstance(stored, faiss.IndexHNSWFlat):
+            stored.hnsw.efSearch = HnswParams.model_validate(params).ef_search
+        elif self._ivf is not None:
+            self._adopt_ivf(stored, self._ivf)
+        if self.kind != "hnsw":
+            stored = self._on_device(stored)
+        self._index = stored
+
+    def _adopt_ivf(self, stored: Any, params: IvfParams) -> None:
+        self.trained = isinstance(stored, faiss.IndexIVFFlat)
+        if not self.trained and stored.ntotal >= params.trained_at():
+            raise ValueError("the snapshot holds an untrained IVF index past its training size")
+        if self.trained:
+            if stored.nlist != params.nlist or stored.direct_map.type != faiss.DirectMap.Array:
+                raise ValueError("the snapshot's IVF index has other lists or no direct map")
+            stored.nprobe = params.nprobe  # not part of FAISS's file format
+
+    def cpu_index(self) -> Any:
+        """The FAISS index on the CPU, to write (a copy when it lives on the GPU, else the index itself)."""
+        with self._guard():
+            return faiss.index_gpu_to_cpu(self._index) if self.device == "gpu" else self._index
+
+    def vectors(self, start: int, stop: int) -> FloatArray:
+        """A copy of rows ``start:stop`` as (stop - start, dim) float32."""
+        if stop <= start:
+            return np.zeros((0, self.dim), np.float32)
+        with self._guard():
+            return np.asarray(self._index.reconstruct_n(start, stop - start), dtype=np.float32)
 
     def search(self, queries: FloatArray, k: int) -> tuple[FloatArray, IntArray]:
         """Top-k ids and cosines of (q, dim) queries: (q, k') each, k' = min(k, ntotal); id -1 pads misses."""

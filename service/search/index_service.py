@@ -32,6 +32,7 @@ from xalign.service.search.index_store import (
 )
 from xalign.service.search.persistence import IndexKind, IndexMeta
 from xalign.service.search.reembed import Reembedding, reembed
+from xalign.service.search.snapshot import SnapshotPolicy
 from xalign.service.settings import Settings
 
 log = logging.getLogger("xalign.service")
@@ -60,7 +61,8 @@ class IndexService:
     @classmethod
     async def open(cls, settings: Settings, registry: ModelRegistry) -> IndexService:
         """Load every index under ``settings.data_dir`` and start following model swaps."""
-        store = await asyncio.to_thread(IndexStore.open, settings.data_dir / "indexes")
+        policy = SnapshotPolicy(rows=settings.index_snapshot_rows, build_s=settings.index_snapshot_build_s)
+        store = await asyncio.to_thread(IndexStore.open, settings.data_dir / "indexes", policy)
         service = cls(store, registry, settings)
         await service.start()
         return service
@@ -254,9 +256,9 @@ class IndexService:
     async def vectors(self, name: str) -> tuple[list[str], FloatArray, IndexMeta]:
         """All texts (n,), vectors (n, dim) and the metadata of an index, taken consistently (copies).
 
-        The copy of a whole index is made on a worker thread: it takes milliseconds per 100k rows.
+        The vectors are copied out of the FAISS index (the only place they are held) on a worker thread.
         """
-        return await asyncio.to_thread(self.get(name).snapshot)
+        return await asyncio.to_thread(self.get(name).contents)
 
     async def delete(self, name: str) -> None:
         """Delete an index, stopping its re-embedding first."""

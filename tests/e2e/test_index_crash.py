@@ -1,6 +1,11 @@
 """Index durability against a real ``xalign-serve`` process: killed with SIGKILL at random moments while a
 client adds batches in a loop, every index reloads with every acknowledged add (at most the add in flight
-is lost, or kept whole), and search works; a plain restart restores everything."""
+is lost, or kept whole), and search works; a plain restart restores everything.
+
+The server snapshots each index every 64 rows (two adds) and sleeps half-way through writing each snapshot
+(``XALIGN_TEST_SNAPSHOT_PAUSE_S``, ``service/search/snapshot.py``), so random kills often land mid-snapshot;
+one test aims every kill at a half-written snapshot. Reopening reads the latest complete snapshot and
+replays the log after it."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +27,8 @@ import pytest
 from processes import free_port, running, wait_ready
 
 BATCH = 32
-INDEXES = {"flat": {}, "ivf": {"nlist": 4, "train_size": 64}}
+INDEXES = {"flat": {}, "ivf": {"nlist": 4, "train_size": 64}, "hnsw": {"m": 8}}
+SNAPSHOTS = {"XALIGN_INDEX_SNAPSHOT_ROWS": str(2 * BATCH), "XALIGN_TEST_SNAPSHOT_PAUSE_S": "0.3"}
 
 
 def _texts(round_: int, batch: int) -> list[str]:
@@ -38,13 +44,14 @@ def _texts(round_: int, batch: int) -> list[str]:
 
 @contextmanager
 def _server(store: Path, data: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A server snapshotting every two adds, slowly (see the module doc)."""
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("xalign-serve")),
         *("--store", str(store), "--data-dir", str(data), "--port", str(port)),
         *("--threads", "1", "--poll-interval-s", "0"),
     ]
-    with running(command, log) as proc:
+    with running(command, log, env=SNAPSHOTS) as proc:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, proc, log, timeout=120)
         yield base, proc
@@ -106,11 +113,19 @@ def workdir(tiny_store: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_sigkill_mid_add_loses_at_most_that_add(workdir: Path) -> None:
+def _half_written_snapshot(data: Path) -> bool:
+    return any((data / "indexes").glob("*/.snapshot-*.tmp"))
+
+
+def _kill_rounds(workdir: Path, rounds: int, wait_to_kill: Callable[[Adder, Path], bool]) -> int:
+    """Rounds of adds ended by SIGKILL when ``wait_to_kill`` returns, each checked after a restart.
+
+    Returns how many kills found a half-written snapshot (``wait_to_kill`` returned True).
+    """
     store, data = workdir / "store", workdir / "data"
     rows: dict[str, list[str]] = {name: [] for name in INDEXES}
-    rng = random.Random(1234)
-    for round_ in range(3):
+    mid_snapshot = 0
+    for round_ in range(rounds):
         with _server(store, data, workdir / f"serve-{round_}.log") as (base, proc):
             if round_ == 0:
                 for name, params in INDEXES.items():
@@ -119,10 +134,10 @@ def test_sigkill_mid_add_loses_at_most_that_add(workdir: Path) -> None:
             rows = _check(base, rows, {})  # everything from before the kill is back
             adder = Adder(base, round_)
             adder.start()
-            # Kill at a random moment after the first acknowledged add: a fixed delay alone sometimes
-            # fell before any add on a loaded machine, and then the round proved nothing.
+            # After the first acknowledged add: a fixed delay alone sometimes fell before any add on a
+            # loaded machine, and then the round proved nothing.
             _wait_for_ack(adder, timeout=120)
-            time.sleep(rng.uniform(0.2, 2.0))
+            mid_snapshot += wait_to_kill(adder, data)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             adder.join(timeout=30)
@@ -133,6 +148,27 @@ def test_sigkill_mid_add_loses_at_most_that_add(workdir: Path) -> None:
                 assert ids == list(range(ids[0], ids[0] + BATCH))
         with _server(store, data, workdir / f"check-{round_}.log") as (base, _):
             rows = _check(base, {n: rows[n] + acked[n] for n in INDEXES}, adder.in_flight)
+    return mid_snapshot
+
+
+def test_sigkill_mid_add_loses_at_most_that_add(workdir: Path) -> None:
+    rng = random.Random(1234)
+
+    def at_random(_: Adder, data: Path) -> bool:
+        time.sleep(rng.uniform(0.2, 2.0))
+        return _half_written_snapshot(data)
+
+    _kill_rounds(workdir, 3, at_random)
+
+
+def test_sigkill_mid_snapshot_loses_nothing_acknowledged(workdir: Path) -> None:
+    def mid_snapshot(adder: Adder, data: Path) -> bool:
+        deadline = time.monotonic() + 60
+        while not _half_written_snapshot(data) and adder.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return _half_written_snapshot(data)
+
+    assert _kill_rounds(workdir, 3, mid_snapshot) == 3
 
 
 def test_plain_restart_restores_everything(workdir: Path) -> None:

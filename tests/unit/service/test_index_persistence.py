@@ -100,7 +100,7 @@ def test_store_reopens_every_index_and_cleans_leftovers(tmp_path: Path) -> None:
     reopened = IndexStore.open(root)
     assert reopened.names() == ["first", "second"]
     assert not (root / ".tmp-third-123").exists()
-    texts, stored, meta = reopened.get("first").snapshot()
+    texts, stored, meta = reopened.get("first").contents()
     assert texts == [f"t{i}" for i in range(5)] and meta.kind == "flat"
     np.testing.assert_array_equal(stored, vectors)
     reopened.delete("second")
