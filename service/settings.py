@@ -78,12 +78,8 @@ class Settings(BaseSettings):
     # A snapshot rewrites the whole FAISS index (1.5 GB for 1M 384-d vectors), so rows alone would either
     # snapshot big flat indexes too often or leave minutes of HNSW building to replay; the two bounds together
     # keep the replay at start short for every kind (service/search/snapshot.py).
-    index_snapshot_rows: int = Field(
-        default=100_000, ge=0, description="snapshot an index after this many added rows (0: only at shutdown)"
-    )
-    index_snapshot_build_s: float = Field(
-        default=30.0, ge=0, description="snapshot an index after this many seconds of FAISS adds (0: never by time)"
-    )
+    index_snapshot_rows: int = Field(default=100_000, ge=0, description="snapshot an index per N new rows (0: at stop)")
+    index_snapshot_build_s: float = Field(default=30.0, ge=0, description="or every N s of FAISS adds (0: not by time)")
     poll_interval_s: float = Field(
         default=10.0, ge=0, description="seconds between checks of the store for new versions (0: never)"
     )

@@ -1,8 +1,12 @@
 """The FAISS index kinds against a numpy brute-force reference: flat is exact, IVF is exact before training
-and with every list probed, and deterministic; HNSW finds nearly all true neighbours."""
+and with every list probed, and deterministic; HNSW finds nearly all true neighbours; every kind gives its
+vectors back and restores from its FAISS file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import faiss
 import numpy as np
 import pytest
 
@@ -80,3 +84,40 @@ def test_params_are_validated_per_kind() -> None:
         validate_params("flat", {"nlist": 8})
     with pytest.raises(ValueError, match="m"):
         validate_params("hnsw", {"m": 1})
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"), [("flat", {}), ("ivf", {"nlist": 4, "train_size": 100}), ("hnsw", {"m": 8})]
+)
+@pytest.mark.parametrize("n", [50, 300])
+def test_vectors_are_read_back_out_of_faiss_and_an_index_restores_from_its_file(
+    kind: str, params: dict[str, int], n: int, tmp_path: Path
+) -> None:
+    base, queries = _data(n), _data(10, seed=1)
+    full = validate_params(kind, params)  # type: ignore[arg-type]
+    index = VectorIndex(DIM, kind, full, use_gpu=False)  # type: ignore[arg-type]
+    index.add(base)
+    assert index.trained == (kind != "ivf" or n >= 100)
+    np.testing.assert_array_equal(index.vectors(0, n), base)  # the only copy is FAISS's
+    np.testing.assert_array_equal(index.vectors(n - 3, n), base[n - 3 :])
+    assert index.vectors(5, 5).shape == (0, DIM)
+    faiss.write_index(index.cpu_index(), str(tmp_path / "index.faiss"))
+    stored = faiss.read_index(str(tmp_path / "index.faiss"))
+    restored = VectorIndex.restore(DIM, kind, full, stored, use_gpu=False)  # type: ignore[arg-type]
+    assert restored.trained == index.trained
+    for got, want in zip(restored.search(queries, 5), index.search(queries, 5), strict=True):
+        np.testing.assert_array_equal(got, want)
+    restored.add(_data(5, seed=2))
+    assert restored.ntotal == n + 5
+
+
+def test_restore_refuses_another_kind_or_dim() -> None:
+    flat = faiss.IndexFlatIP(DIM)
+    with pytest.raises(ValueError, match="not a hnsw index"):
+        VectorIndex.restore(DIM, "hnsw", validate_params("hnsw", {}), flat, use_gpu=False)
+    with pytest.raises(ValueError, match="of dim 8"):
+        VectorIndex.restore(8, "flat", {}, flat, use_gpu=False)
+    staging = faiss.IndexFlatIP(DIM)
+    staging.add(_data(500))  # an IVF still untrained past its training size cannot come from this code
+    with pytest.raises(ValueError, match="untrained"):
+        VectorIndex.restore(DIM, "ivf", validate_params("ivf", {"nlist": 4}), staging, use_gpu=False)
