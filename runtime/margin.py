@@ -3,7 +3,7 @@
 Follows Artetxe & Schwenk (2019), "Margin-based Parallel Corpus Mining with Multilingual
 Sentence Embeddings" (ACL), as implemented in LASER's ``source/mine_bitexts.py``:
 
-* k-NN by cosine in both directions (``faiss.IndexFlatIP``); k is clipped to the size of the
+* exact k-NN by cosine in both directions (faiss inner product); k is clipped to the size of the
   side searched, as LASER does (``min(y.shape[0], k)``).
 * For a pair (x_i, y_j) with cosine ``a`` the neighbourhood term is
   ``b = (mean_k cos(x_i, NN_k(x_i)) + mean_k cos(y_j, NN_k(y_j))) / 2`` and the score is
@@ -21,22 +21,61 @@ Differences from LASER, all deliberate: the threshold applies in every retrieval
 applies it in ``max`` only) and keeps scores ``>= threshold`` (LASER's miner keeps ``>``; its
 ``bucc.py`` extraction keeps ``>=``); ties are broken deterministically (stable sorts, lowest
 index first); results are sorted by descending score.
+
+This module is the small-input face of the streaming engine in ``runtime/mining/``: the k-NN runs over
+chunks of both sides (``runtime/mining/neighbours.py``), the scoring and retrieval on arrays
+(``runtime/mining/scoring.py``). :func:`mine` returns objects, :func:`mine_arrays` arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
-Margin = Literal["ratio", "distance", "absolute"]
-Retrieval = Literal["forward", "backward", "intersect", "max"]
+from xalign.runtime.mining.neighbours import DEFAULT_CHUNK_ROWS, Neighbours, knn_chunked
+from xalign.runtime.mining.scoring import (
+    Candidates,
+    FloatArray,
+    IntArray,
+    Margin,
+    MinedPair,
+    PairArrays,
+    Retrieval,
+    apply_margin,
+    margin_scores,
+    neighbourhood_means,
+    score_neighbours,
+)
+from xalign.runtime.mining.scoring import best_candidates as _best_of_neighbours
 
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "NORM_TOLERANCE",
+    "BestCandidates",
+    "FloatArray",
+    "IntArray",
+    "Margin",
+    "MinedPair",
+    "MiningConfig",
+    "PairArrays",
+    "Retrieval",
+    "apply_margin",
+    "best_candidates",
+    "check_normalized",
+    "knn",
+    "knn_means",
+    "l2_normalize",
+    "margin_scores",
+    "mine",
+    "mine_arrays",
+    "select_best",
+]
+
+# The best candidate of every query row: index (n,), score (n,), cosine (n,) (the engine's Candidates).
+BestCandidates = Candidates
 
 # Embeddings from fp32/int8 ONNX graphs are normalised in float32; 1e-3 on the norm accepts
 # those and still catches a raw (unnormalised) model output.
@@ -59,28 +98,6 @@ class MiningConfig:
             raise ValueError(f"retrieval must be one of {get_args(Retrieval)}, got {self.retrieval!r}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
-
-
-@dataclass(frozen=True)
-class MinedPair:
-    """One mined pair: row ``src`` of x, row ``tgt`` of y, its margin score and its plain cosine."""
-
-    src: int
-    tgt: int
-    score: float
-    cosine: float
-
-
-@dataclass(frozen=True)
-class BestCandidates:
-    """For every query row, its best candidate among its k nearest neighbours.
-
-    ``index`` (n,) int64 row of the other side, ``score`` (n,) margin score, ``cosine`` (n,).
-    """
-
-    index: IntArray
-    score: FloatArray
-    cosine: FloatArray
 
 
 def l2_normalize(x: npt.ArrayLike) -> FloatArray:
@@ -121,16 +138,11 @@ def knn(x: FloatArray, y: FloatArray, k: int) -> tuple[FloatArray, IntArray]:
     """Exact k nearest rows of ``y`` for every row of ``x`` by inner product (cosine on unit rows).
 
     x (n, d), y (m, d) float32 → (sims (n, k'), ids (n, k')) with k' = min(k, m), sorted by
-    descending similarity, as LASER's ``knnCPU``. Either side empty gives (n, 0) arrays.
+    descending similarity (ties: lower id first), as LASER's ``knnCPU``. Either side empty gives (n, 0)
+    arrays. Streams over chunks of both sides (``runtime/mining/neighbours.py``).
     """
-    k_eff = min(k, y.shape[0])
-    if x.shape[0] == 0 or k_eff == 0:
-        return np.zeros((x.shape[0], k_eff), np.float32), np.zeros((x.shape[0], k_eff), np.int64)
-    index = faiss.IndexFlatIP(x.shape[1])
-    # faiss wants C-contiguous float32; a no-op for arrays from check_normalized().
-    index.add(np.ascontiguousarray(y, dtype=np.float32))
-    sims, ids = index.search(np.ascontiguousarray(x, dtype=np.float32), k_eff)
-    return sims.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
+    found = knn_chunked(x, y, k)
+    return found.sims, found.ids
 
 
 def knn_means(x: FloatArray, y: FloatArray, k: int = 4) -> tuple[FloatArray, FloatArray]:
@@ -138,39 +150,7 @@ def knn_means(x: FloatArray, y: FloatArray, k: int = 4) -> tuple[FloatArray, Flo
 
     k is clipped to the size of the side searched. Empty sides give empty arrays.
     """
-    x2y, _ = knn(x, y, k)
-    y2x, _ = knn(y, x, k)
-    return _row_mean(x2y), _row_mean(y2x)
-
-
-def _row_mean(sims: FloatArray) -> FloatArray:
-    if sims.shape[1] == 0:
-        return np.zeros(sims.shape[0], np.float32)
-    return np.asarray(sims.mean(axis=1), dtype=np.float32)
-
-
-def apply_margin(cosine: FloatArray, neighbourhood: FloatArray, margin: Margin) -> FloatArray:
-    """LASER's margin function on ``a`` = cosine and ``b`` = neighbourhood term (same shapes).
-
-    As in LASER, ``ratio`` assumes b > 0, which holds for real sentence embeddings (their k nearest
-    neighbours are positively similar); b ≤ 0 only arises with synthetic, near-orthogonal vectors.
-    """
-    if margin == "ratio":
-        return cosine / neighbourhood
-    if margin == "distance":
-        return cosine - neighbourhood
-    return cosine
-
-
-def margin_scores(cosine: FloatArray, x_mean: FloatArray, y_mean: FloatArray, margin: Margin) -> FloatArray:
-    """Margin score of pairs given their cosines and the means of their two members.
-
-    ``cosine``, ``x_mean`` and ``y_mean`` broadcast together: e.g. cosine (n, k) of each x with its
-    k candidates, x_mean (n, 1) and y_mean (n, k) gathered for those candidates. This is LASER's
-    ``score()``: ``margin(a, (fwd_mean + bwd_mean) / 2)``.
-    """
-    # astype is a no-op at runtime (float32 stays float32); it tells the type checker so.
-    return apply_margin(cosine, ((x_mean + y_mean) / 2).astype(np.float32, copy=False), margin)
+    return neighbourhood_means(knn_chunked(x, y, k)), neighbourhood_means(knn_chunked(y, x, k))
 
 
 def best_candidates(
@@ -183,8 +163,7 @@ def best_candidates(
     """
     if y.shape[0] == 0:
         raise ValueError("best_candidates needs at least one row in y")
-    sims, ids = knn(x, y, k)
-    return select_best(sims, ids, x_mean, y_mean, margin)
+    return _best_of_neighbours(knn_chunked(x, y, k), x_mean, y_mean, margin)
 
 
 def select_best(
@@ -195,10 +174,7 @@ def select_best(
     sims, ids (n, k') from :func:`knn` (k' ≥ 1); query_mean (n,) the queries' own neighbourhood means,
     other_mean (m,) those of the searched side. Ties keep the nearer neighbour (``argmax`` takes the first).
     """
-    scores = margin_scores(sims, query_mean[:, None], other_mean[ids], margin)  # (n, k')
-    best = scores.argmax(axis=1)  # (n,)
-    rows = np.arange(sims.shape[0])
-    return BestCandidates(index=ids[rows, best], score=scores[rows, best], cosine=sims[rows, best])
+    return _best_of_neighbours(Neighbours(sims, ids), query_mean, other_mean, margin)
 
 
 def mine(x: npt.ArrayLike, y: npt.ArrayLike, config: MiningConfig | None = None) -> list[MinedPair]:
@@ -207,56 +183,24 @@ def mine(x: npt.ArrayLike, y: npt.ArrayLike, config: MiningConfig | None = None)
     Returns pairs sorted by descending margin score (ties: lower src, then lower tgt first).
     An empty side gives ``[]``. Raises ``ValueError`` on unnormalised input or a dimension mismatch.
     """
+    return mine_arrays(x, y, config).to_pairs()
+
+
+def mine_arrays(
+    x: npt.ArrayLike, y: npt.ArrayLike, config: MiningConfig | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> PairArrays:
+    """:func:`mine` as arrays (src, tgt, score, cosine), in the same order, without one object per pair.
+
+    Each k-NN search sees at most ``chunk_rows`` rows of either side at a time; the result does not depend
+    on it. Both sides are validated in memory, so this suits inputs that fit; ``runtime/mining/`` streams.
+    """
     config = config or MiningConfig()
     xs, ys = check_normalized(x, "x"), check_normalized(y, "y")
     if xs.shape[0] == 0 or ys.shape[0] == 0:
-        return []
+        return PairArrays.empty()
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"x and y differ in dimension: {xs.shape[1]} vs {ys.shape[1]}")
     # One exact k-NN search per direction serves both the neighbourhood means and the candidates.
-    x2y_sims, x2y_ids = knn(xs, ys, config.k)  # (n, k'), k' = min(k, m)
-    y2x_sims, y2x_ids = knn(ys, xs, config.k)  # (m, k''), k'' = min(k, n)
-    x_mean, y_mean = _row_mean(x2y_sims), _row_mean(y2x_sims)
-    fwd = select_best(x2y_sims, x2y_ids, x_mean, y_mean, config.margin)
-    bwd = select_best(y2x_sims, y2x_ids, y_mean, x_mean, config.margin)
-    pairs = _retrieve(fwd, bwd, config.retrieval)
-    if config.threshold is not None:
-        threshold = config.threshold
-        pairs = [p for p in pairs if p.score >= threshold]
-    return sorted(pairs, key=lambda p: (-p.score, p.src, p.tgt))
-
-
-def _retrieve(fwd: BestCandidates, bwd: BestCandidates, retrieval: Retrieval) -> list[MinedPair]:
-    # fwd is indexed by x row, bwd by y row; a pair's score is the same from both sides because
-    # the neighbourhood term is symmetric in x and y.
-    forward = _pairs(np.arange(len(fwd.index)), fwd.index, fwd)
-    backward = _pairs(bwd.index, np.arange(len(bwd.index)), bwd)
-    if retrieval == "forward":
-        return forward
-    if retrieval == "backward":
-        return backward
-    if retrieval == "intersect":
-        return [p for p in forward if int(bwd.index[p.tgt]) == p.src]
-    return _greedy_one_to_one(forward + backward)
-
-
-def _pairs(src: IntArray, tgt: IntArray, best: BestCandidates) -> list[MinedPair]:
-    return [
-        MinedPair(src=int(s), tgt=int(t), score=float(sc), cosine=float(c))
-        for s, t, sc, c in zip(src, tgt, best.score, best.cosine, strict=True)
-    ]
-
-
-def _greedy_one_to_one(candidates: list[MinedPair]) -> list[MinedPair]:
-    """LASER's ``max`` retrieval: take candidates by descending score, each sentence at most once."""
-    order = np.argsort(-np.array([p.score for p in candidates]), kind="stable")
-    seen_src: set[int] = set()
-    seen_tgt: set[int] = set()
-    kept: list[MinedPair] = []
-    for i in order:
-        pair = candidates[int(i)]
-        if pair.src not in seen_src and pair.tgt not in seen_tgt:
-            seen_src.add(pair.src)
-            seen_tgt.add(pair.tgt)
-            kept.append(pair)
-    return kept
+    x2y = knn_chunked(xs, ys, config.k, chunk_rows)  # (n, k'), k' = min(k, m)
+    y2x = knn_chunked(ys, xs, config.k, chunk_rows)  # (m, k''), k'' = min(k, n)
+    return score_neighbours(x2y, y2x, config.margin, config.retrieval, config.threshold)
