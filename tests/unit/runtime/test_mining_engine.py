@@ -16,18 +16,8 @@ import faiss
 import numpy as np
 import pytest
 
-from xalign.runtime.margin import (
-    BestCandidates,
-    Margin,
-    MinedPair,
-    MiningConfig,
-    PairArrays,
-    Retrieval,
-    l2_normalize,
-    margin_scores,
-    mine,
-    mine_arrays,
-)
+from xalign.runtime.margin import MiningConfig, l2_normalize, mine, mine_arrays
+from xalign.runtime.mining.scoring import Candidates, Margin, MinedPair, PairArrays, Retrieval, margin_scores
 
 MARGINS: tuple[Margin, ...] = ("ratio", "distance", "absolute")
 RETRIEVALS: tuple[Retrieval, ...] = ("forward", "backward", "intersect", "max")
@@ -47,14 +37,14 @@ def _ref_knn(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 
 def _ref_select_best(
     sims: np.ndarray, ids: np.ndarray, query_mean: np.ndarray, other_mean: np.ndarray, margin: Margin
-) -> BestCandidates:
+) -> Candidates:
     scores = margin_scores(sims, query_mean[:, None], other_mean[ids], margin)
     best = scores.argmax(axis=1)
     rows = np.arange(sims.shape[0])
-    return BestCandidates(index=ids[rows, best], score=scores[rows, best], cosine=sims[rows, best])
+    return Candidates(index=ids[rows, best], score=scores[rows, best], cosine=sims[rows, best])
 
 
-def _ref_pairs(src: np.ndarray, tgt: np.ndarray, best: BestCandidates) -> list[MinedPair]:
+def _ref_pairs(src: np.ndarray, tgt: np.ndarray, best: Candidates) -> list[MinedPair]:
     return [
         MinedPair(src=int(s), tgt=int(t), score=float(sc), cosine=float(c))
         for s, t, sc, c in zip(src, tgt, best.score, best.cosine, strict=True)
