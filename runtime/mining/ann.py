@@ -110,6 +110,8 @@ def knn_ann(
     found. ``nprobe`` (lists visited, IVF kinds) and ``ef_search`` (HNSW) trade speed for recall; None
     keeps the index's own setting. The index itself is not changed.
     """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     q = queries if isinstance(queries, np.ndarray) else np.asarray(queries, dtype=np.float32)  # (n, d)
     k_eff = min(k, int(index.ntotal))
     if q.shape[0] == 0 or k_eff == 0:

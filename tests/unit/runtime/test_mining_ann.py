@@ -91,4 +91,7 @@ def test_bad_arguments() -> None:
         build_index(BASE, "ivfpq", AnnParams(pq_m=5))
     with pytest.raises(ValueError, match="non-empty"):
         build_index(np.zeros((0, 16), np.float32), "ivf")
-    assert knn_ann(build_index(BASE, "hnsw"), QUERIES[:0], 3).ids.shape == (0, 3)
+    index = build_index(BASE, "hnsw")
+    assert knn_ann(index, QUERIES[:0], 3).ids.shape == (0, 3)
+    with pytest.raises(ValueError, match="chunk_rows"):
+        knn_ann(index, QUERIES, 3, chunk_rows=0)
