@@ -39,41 +39,77 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``xalign-mine``."""
     parser = argparse.ArgumentParser(
-        prog="xalign-mine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="xalign-mine", description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    model = parser.add_argument_group("model")
-    model.add_argument("--store", type=Path, required=True, help="model store folder")
-    model.add_argument("--model", required=True, help="NAME, NAME:VERSION or NAME@ALIAS (pinned to one version)")
-    model.add_argument("--variant", default="fp32", help="ONNX variant, e.g. fp32 or int8 (default: fp32)")
-    model.add_argument("--batch-size", type=_positive, default=32, help="texts per encoder batch (default: 32)")
-    data = parser.add_argument_group("input and output")
+    _model_options(parser.add_argument_group("model"))
+    _data_options(parser.add_argument_group("input and output"))
+    _mining_options(parser.add_argument_group("mining (as POST /v1/bitext/mine)"))
+    _scale_options(parser.add_argument_group("scale"))
+    return parser
+
+
+def _model_options(model: argparse._ArgumentGroup) -> None:
+    model.add_argument("--store", type=Path, required=True, metavar="DIR", help="model store folder")
+    model.add_argument(
+        "--model", required=True, metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS (pinned to one version)"
+    )
+    model.add_argument(
+        "--variant", default="fp32", metavar="NAME", help="ONNX variant, e.g. fp32 or int8 (default: fp32)"
+    )
+    model.add_argument(
+        "--batch-size", type=_positive, default=32, metavar="N", help="texts per encoder batch (default: 32)"
+    )
+
+
+def _data_options(data: argparse._ArgumentGroup) -> None:
     sides = "one sentence per line; .gz read as it is; a folder stands for its files sorted by name"
-    data.add_argument("--src", type=Path, nargs="+", required=True, help=f"source files or folders ({sides})")
-    data.add_argument("--tgt", type=Path, nargs="+", required=True, help="target files or folders (as --src)")
+    data.add_argument(
+        "--src", type=Path, nargs="+", required=True, metavar="PATH", help=f"source files or folders ({sides})"
+    )
+    data.add_argument(
+        "--tgt", type=Path, nargs="+", required=True, metavar="PATH", help="target files or folders (as --src)"
+    )
     data.add_argument("--ids", action="store_true", help="lines are 'id TAB sentence' (BUCC); ids go to the output")
-    data.add_argument("--work", type=Path, required=True, help="work folder: shards, neighbours, indexes (resumable)")
-    data.add_argument("--out", type=Path, required=True, help="output TSV, written whole at the end")
+    data.add_argument(
+        "--work", type=Path, required=True, metavar="DIR", help="work folder: shards, neighbours, indexes (resumable)"
+    )
+    data.add_argument("--out", type=Path, required=True, metavar="TSV", help="output TSV, written whole at the end")
     data.add_argument("--restart", action="store_true", help="discard what --work holds and start afresh")
     data.add_argument("--no-progress", action="store_true", help="no progress bars (log lines stay)")
-    mining = parser.add_argument_group("mining (as POST /v1/bitext/mine)")
+
+
+def _mining_options(mining: argparse._ArgumentGroup) -> None:
     mining.add_argument("--margin", choices=get_args(Margin), default="ratio", help="margin function (default: ratio)")
-    mining.add_argument("--k", type=_positive, default=4, help="neighbourhood size (default: 4)")
+    mining.add_argument("--k", type=_positive, default=4, metavar="N", help="neighbourhood size (default: 4)")
     mining.add_argument("--retrieval", choices=get_args(Retrieval), default="max", help="retrieval (default: max)")
-    mining.add_argument("--threshold", type=float, help="keep pairs with score >= this (default: keep all)")
-    scale = parser.add_argument_group("scale")
-    scale.add_argument("--shard-size", type=_positive, default=10_000, help="texts per shard (default: 10000)")
+    mining.add_argument(
+        "--threshold", type=float, metavar="X", help="keep pairs with score >= this (default: keep all)"
+    )
+
+
+def _scale_options(scale: argparse._ArgumentGroup) -> None:
+    scale.add_argument(
+        "--shard-size", type=_positive, default=10_000, metavar="N", help="texts per shard (default: 10000)"
+    )
     scale.add_argument(
         "--chunk-rows",
         type=_positive,
         default=DEFAULT_CHUNK_ROWS,
+        metavar="N",
         help=f"rows per block of exact search and per approximate query batch (default: {DEFAULT_CHUNK_ROWS})",
     )
     scale.add_argument(
-        "--index", choices=get_args(SearchKind), default="exact", help="kNN search: exact or an approximate index"
+        "--index",
+        choices=get_args(SearchKind),
+        default="exact",
+        help="kNN search: exact, or an approximate index of each side (default: exact)",
     )
-    scale.add_argument("--nprobe", type=_positive, default=16, help="lists visited by ivf and ivfpq (default: 16)")
-    scale.add_argument("--ef-search", type=_positive, default=128, help="HNSW search breadth (default: 128)")
-    return parser
+    scale.add_argument(
+        "--nprobe", type=_positive, default=16, metavar="N", help="lists visited by ivf and ivfpq (default: 16)"
+    )
+    scale.add_argument(
+        "--ef-search", type=_positive, default=128, metavar="N", help="HNSW search breadth (default: 128)"
+    )
 
 
 def spec_from_args(args: argparse.Namespace) -> JobSpec:

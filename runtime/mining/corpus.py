@@ -91,19 +91,42 @@ def open_bytes(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def describe_file(path: Path) -> InputFile:
-    """Checksum, size and line count of one input file (a last line without newline counts)."""
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as stored:
+def describe_file(path: Path, advance: Callable[[int], object] = lambda _: None) -> InputFile:
+    """Checksum and size of a file as stored, and its line count (a last line without newline counts).
+
+    ``advance(bytes)`` is called as the stored bytes are read. A plain file is read once; a ``.gz`` file
+    once as stored and once decompressed, for its lines.
+    """
+    digest, size, lines = hashlib.sha256(), 0, _LineCount()
+    packed = path.suffix == ".gz"
+    with _reading(path), path.open("rb") as stored:
         while block := stored.read(_CHUNK):
             digest.update(block)
             size += len(block)
-    newlines, ends_open = 0, False
-    with _reading(path), open_bytes(path) as content:
-        while block := content.read(_CHUNK):
-            newlines += block.count(b"\n")
-            ends_open = not block.endswith(b"\n")
-    return InputFile(path.resolve(), digest.hexdigest(), size, newlines + ends_open)
+            if not packed:
+                lines.add(block)
+            advance(len(block))
+    if packed:
+        with _reading(path), open_bytes(path) as content:
+            while block := content.read(_CHUNK):
+                lines.add(block)
+    return InputFile(path.resolve(), digest.hexdigest(), size, lines.total)
+
+
+class _LineCount:
+    """Lines in a stream of blocks, as ``read_sentences`` splits them: at ``\\n``, a last open line counting."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.ends_open = False
+
+    def add(self, block: bytes) -> None:
+        self.newlines += block.count(b"\n")
+        self.ends_open = not block.endswith(b"\n")
+
+    @property
+    def total(self) -> int:
+        return self.newlines + self.ends_open
 
 
 def read_sentences(files: Sequence[Path], fmt: TextFormat) -> Iterator[Sentence]:

@@ -117,11 +117,9 @@ def run_job(spec: JobSpec, executor: Executor | None = None) -> JobReport:
 def read_side(name: str, spec: JobSpec) -> Side:
     """Checksum, count and unify one side's files (stages ``checksum`` and ``read``)."""
     paths = side_files(spec.src if name == "src" else spec.tgt, name)
-    files = []
-    with stage(f"checksum {name}", len(paths), "files", shown=spec.progress) as bar:
-        for path in paths:
-            files.append(describe_file(path))
-            bar.advance(1)
+    size = sum(path.stat().st_size for path in paths)
+    with stage(f"checksum {name}", size, "bytes", shown=spec.progress) as bar:
+        files = [describe_file(path, bar.advance) for path in paths]
     with stage(f"read {name}", sum(f.lines for f in files), "lines", shown=spec.progress) as bar:
         side = unify(name, files, spec.fmt, bar.advance)
     LOG.info("%s: %s sentences, %s distinct", name, f"{side.sentences:,}", f"{side.unique:,}")
