@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 RUNTIME = Path(__file__).resolve().parents[3] / "runtime"
-THIRD_PARTY = frozenset({"numpy", "onnxruntime", "tokenizers", "faiss"})
+# tqdm: the mining job shows progress with ETA (a base dependency, pyproject.toml).
+THIRD_PARTY = frozenset({"numpy", "onnxruntime", "tokenizers", "faiss", "tqdm"})
 OWN = ("xalign.modelstore", "xalign.runtime")
 
 
