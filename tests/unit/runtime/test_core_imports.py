@@ -1,4 +1,4 @@
-"""The runtime core imports only the standard library, numpy, onnxruntime, tokenizers, faiss and the model store."""
+"""The runtime core imports only the standard library, numpy, onnxruntime, tokenizers, faiss, tqdm and the store."""
 
 from __future__ import annotations
 
