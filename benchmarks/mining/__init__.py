@@ -1,0 +1,1 @@
+"""Corpus-mining benchmarks: ``python -m benchmarks.mining`` (benchmarks/README.md, "Mining")."""

@@ -1,0 +1,167 @@
+"""Figures of the mining benchmarks: read an ``xalign-mine`` run's log and TSV, merge parts, write the tables.
+
+The log holds the job's stage lines (``runtime/mining/progress.py``: ``label: N unit in T s (R unit/s)``)
+and the report of ``/usr/bin/time -v``; F1 follows the BUCC evaluation (``training/evaluate/bucc.py``:
+the threshold that maximises F1 over the TSV's scores, an oracle threshold).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from xalign.training.evaluate.bucc import IdPair, optimize_threshold, read_bucc_gold
+
+STAGE = re.compile(r"^[\d-]+ [\d:,]+ ([^:\n]+): ([\d,]+) (\w+) in ([\d.]+) s \(", re.MULTILINE)
+PEAK = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+WALL = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)")
+LOAD = re.compile(r"^(load_before|load_after): ([\d.]+)", re.MULTILINE)
+
+
+def stage_times(log: str) -> dict[str, dict[str, float]]:
+    """Each finished stage of the log → {count, seconds, per_s}; a stage logged twice keeps the last."""
+    stages: dict[str, dict[str, float]] = {}
+    for label, count, _unit, seconds in STAGE.findall(log):
+        n, s = float(count.replace(",", "")), float(seconds)
+        stages[label] = {"count": n, "seconds": s, "per_s": n / s if s > 0 else 0.0}
+    return stages
+
+
+def wall_seconds(text: str) -> float:
+    """``h:mm:ss`` or ``m:ss.ss`` of ``/usr/bin/time -v`` → seconds."""
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def run_footprint(log: str) -> dict[str, float]:
+    """Peak RSS (GiB), wall seconds and the load averages the run script logged, from the log (last of each)."""
+    found: dict[str, float] = {}
+    if peaks := PEAK.findall(log):
+        found["peak_rss_gib"] = int(peaks[-1]) / 1024 / 1024
+    if walls := WALL.findall(log):
+        found["wall_seconds"] = wall_seconds(walls[-1])
+    for name, value in LOAD.findall(log):
+        found[f"{name}_1min"] = float(value)
+    return found
+
+
+def tsv_scores(tsv: Path) -> dict[IdPair, float]:
+    """``score TAB src-id TAB tgt-id TAB ...`` lines of an ``xalign-mine --ids`` output → (src-id, tgt-id) → score."""
+    scores: dict[IdPair, float] = {}
+    with tsv.open(encoding="utf-8") as handle:
+        for line in handle:
+            score, src, tgt = line.split("\t", 3)[:3]
+            scores[(src, tgt)] = max(float(score), scores.get((src, tgt), float(score)))
+    return scores
+
+
+def side_ids(path: Path) -> set[str]:
+    """The ids (first field) of an ``id TAB sentence`` file."""
+    with path.open(encoding="utf-8") as handle:
+        return {line.split("\t", 1)[0] for line in handle if line.strip()}
+
+
+def bucc_figures(log: str, tsv: Path, gold_path: Path, sides: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """Stages, footprint and best-threshold P/R/F1 of one run; ``sides`` restricts the gold to their ids."""
+    gold = read_bucc_gold(gold_path)
+    if sides is not None:
+        src, tgt = side_ids(sides[0]), side_ids(sides[1])
+        gold = frozenset((s, t) for s, t in gold if s in src and t in tgt)
+    best = optimize_threshold(tsv_scores(tsv), gold)
+    bucc = {k: getattr(best, k) for k in ("precision", "recall", "f1", "threshold", "gold", "extracted", "correct")}
+    return {"stages": stage_times(log), **run_footprint(log), "bucc": bucc}
+
+
+def merge_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parts by kind: ``bucc`` runs keyed by label, ``exact`` and ``ivf`` runs keyed by size."""
+    merged: dict[str, dict[str, Any]] = {"bucc": {}, "exact": {}, "ivf": {}}
+    for part in parts:
+        key = part["label"] if part["kind"] == "bucc" else str(part["n"])
+        merged[part["kind"]][key] = part
+    return merged
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def bucc_rows(runs: dict[str, Any]) -> list[str]:
+    """Markdown rows: label, sentences, embed s and sentences/s, search s, total wall, peak RSS, F1, load."""
+    rows = [
+        "| run | sentences (src + tgt distinct) | embed s | embed sent/s | k-NN s | wall s | peak RSS GiB"
+        " | P / R / F1 | threshold | load 1 min |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, run in runs.items():
+        st = run["stages"]
+        embed = [v for k, v in st.items() if k.startswith("embed")]
+        search = [v for k, v in st.items() if k.startswith(("knn", "search", "index"))]
+        n, s = sum(v["count"] for v in embed), sum(v["seconds"] for v in embed)
+        b = run["bucc"]
+        rows.append(
+            f"| {label} | {int(n):,} | {_fmt(s)} | {_fmt(n / s if s else 0.0)}"
+            f" | {_fmt(sum(v['seconds'] for v in search))}"
+            f" | {_fmt(run.get('wall_seconds', 0.0))} | {_fmt(run.get('peak_rss_gib', 0.0), 2)}"
+            f" | {_fmt(b['precision'])} / {_fmt(b['recall'])} / **{_fmt(b['f1'])}** | {b['threshold']:.4f}"
+            f" | {_fmt(run.get('load_before_1min', 0.0))} → {_fmt(run.get('load_after_1min', 0.0))} |"
+        )
+    return rows
+
+
+def exact_rows(runs: dict[str, Any]) -> list[str]:
+    """Markdown rows of the exact k-NN runs against the matmul limit."""
+    rows = [
+        "| n x n x d | seconds | matmul GFLOP/s (before / after) | limit s | ratio to limit | achieved GFLOP/s"
+        " | peak RSS GiB | load 1 min |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs.values():
+        rows.append(
+            f"| {run['n']:,} x {run['n']:,} x {run['dim']} | {_fmt(run['seconds'])}"
+            f" | {_fmt(run['matmul_gflops_before'])} / {_fmt(run['matmul_gflops_after'])}"
+            f" | {_fmt(run['limit_seconds'])}"
+            f" | **{run['ratio_to_limit']:.2f}** | {_fmt(run['achieved_gflops'])} | {_fmt(run['peak_rss_gib'], 2)}"
+            f" | {_fmt(run['load_1min_before'])} → {_fmt(run['load_1min_after'])} |"
+        )
+    return rows
+
+
+def ivf_rows(runs: dict[str, Any]) -> list[str]:
+    """Markdown rows of the IVF runs."""
+    rows = [
+        "| n x n x d | nlist | nprobe | build s | search s | queries/s | recall@1 (queries) | peak RSS GiB"
+        " | load 1 min |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs.values():
+        rows.append(
+            f"| {run['n']:,} x {run['n']:,} x {run['dim']} | {run['nlist']:,} | {run['nprobe']}"
+            f" | {_fmt(run['build_seconds'])} | {_fmt(run['search_seconds'])} | {_fmt(run['queries_per_s'], 0)}"
+            f" | **{run['recall_at_1']:.3f}** ({run['recall_queries']:,}) | {_fmt(run['peak_rss_gib'], 2)}"
+            f" | {_fmt(run['load_1min_before'])} → {_fmt(run['load_1min_after'])} |"
+        )
+    return rows
+
+
+def commands(merged: dict[str, Any]) -> list[str]:
+    """Every command behind the figures, in a fenced block."""
+    lines = ["```sh"]
+    for kind in ("bucc", "exact", "ivf"):
+        for run in merged[kind].values():
+            if run.get("run_command"):
+                lines.append(run["run_command"])
+            lines.append(run["command"])
+    return [*lines, "```"]
+
+
+def markdown(merged: dict[str, Any]) -> str:
+    """The tables of ``benchmarks/results/mining.md`` (notes are added by hand below them)."""
+    parts = ["## BUCC-2018 de-en with xalign-mine", "", *bucc_rows(merged["bucc"]), ""]
+    parts += [f"- {label}: {run['note']}" for label, run in merged["bucc"].items() if run.get("note")]
+    parts += ["", "## Exact k-NN, both directions (knn_chunked)", "", *exact_rows(merged["exact"]), ""]
+    parts += ["## IVF (build_index ivf, knn_ann)", "", *ivf_rows(merged["ivf"]), ""]
+    parts += ["## Commands", "", *commands(merged), ""]
+    return "\n".join(parts)
