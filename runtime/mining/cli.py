@@ -21,7 +21,7 @@ from xalign.modelstore.errors import StoreError
 from xalign.runtime.errors import EngineError
 from xalign.runtime.margin import Margin, MiningConfig, Retrieval
 from xalign.runtime.mining.corpus import CorpusError
-from xalign.runtime.mining.job import JobSpec, run_job
+from xalign.runtime.mining.job import JobReport, JobSpec, run_job
 from xalign.runtime.mining.neighbour_files import SearchKind, SearchSettings
 from xalign.runtime.mining.neighbours import DEFAULT_CHUNK_ROWS
 from xalign.runtime.mining.shards import ReuseError
@@ -110,6 +110,13 @@ def _scale_options(scale: argparse._ArgumentGroup) -> None:
     scale.add_argument(
         "--ef-search", type=_positive, default=128, metavar="N", help="HNSW search breadth (default: 128)"
     )
+    scale.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the embedding and search tasks on a Ray cluster: auto (the one running here, else a new local"
+        " one) or ray://HOST:PORT or HOST:PORT; its nodes must see --work and --store at the same paths"
+        " (extra 'distributed')",
+    )
 
 
 def spec_from_args(args: argparse.Namespace) -> JobSpec:
@@ -133,6 +140,16 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
     )
 
 
+def _run(spec: JobSpec, ray_address: str | None) -> JobReport:
+    """The job in this process, or with ``--ray`` on a Ray cluster (Ray is imported only then)."""
+    if ray_address is None:
+        return run_job(spec)
+    from xalign.runtime.mining.ray_executor import connect  # noqa: PLC0415  # the optional extra 'distributed'
+
+    with connect(ray_address) as executor:
+        return run_job(spec, executor)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``xalign-mine``; return the exit status."""
     parser = build_parser()
@@ -144,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
-        report = run_job(spec_from_args(args))
+        report = _run(spec_from_args(args), args.ray)
     except (CorpusError, ReuseError, StoreError, EngineError) as exc:
         print(f"xalign-mine: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -25,6 +25,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
     "faiss": ("faiss-cpu", "faiss-gpu-cu12"),
 }
+# Modules of an optional extra that one file imports inside its functions only, so the serving and offline
+# installs never reach them: module → (extra, that file).
+OPTIONAL: dict[str, tuple[str, str]] = {"ray": ("distributed", "runtime/mining/ray_executor.py")}
 
 
 def _project() -> dict[str, Any]:
@@ -48,22 +51,30 @@ def _declared(*extras: str) -> set[str]:
     return _names(project["dependencies"]).union(*(_names(project["optional-dependencies"][e]) for e in extras))
 
 
+def _tops(node: ast.AST) -> list[str]:
+    """The top-level modules an import statement names (absolute imports; nothing for other nodes)."""
+    if isinstance(node, ast.Import):
+        return [alias.name.split(".")[0] for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return [node.module.split(".")[0]]
+    return []
+
+
+def _trees(subpackages: Iterable[str]) -> Iterable[tuple[str, ast.Module]]:
+    for subpackage in subpackages:
+        for path in sorted((REPO / subpackage).rglob("*.py")):
+            yield str(path.relative_to(REPO)), ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
 @functools.cache
 def _imported(subpackage: str) -> dict[str, str]:
     """Top-level third-party module → the first file of ``subpackage`` that imports it (absolute imports)."""
     modules: dict[str, str] = {}
-    for path in sorted((REPO / subpackage).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
+    for path, tree in _trees([subpackage]):
+        for node in ast.walk(tree):
+            for top in _tops(node):
                 if top not in sys.stdlib_module_names and top not in {"xalign", "__future__"}:
-                    modules.setdefault(top, str(path.relative_to(REPO)))
+                    modules.setdefault(top, path)
     return modules
 
 
@@ -76,6 +87,8 @@ def _undeclared(subpackages: Iterable[str], declared: set[str], build: int) -> l
     missing = []
     for subpackage in subpackages:
         for module, path in _imported(subpackage).items():
+            if module in OPTIONAL:
+                continue  # declared by its extra (test_optional_modules_are_imported_lazily_by_one_file)
             providers = _providers(module)
             if providers[min(build, len(providers) - 1)] not in declared:
                 missing.append(f"{module} ({path})")
@@ -103,6 +116,17 @@ def test_serving_needs_the_base_and_one_runtime_extra(extra: str, build: int) ->
 def test_offline_side_needs_the_cpu_train_and_export_extras() -> None:
     # `make test` and the model and train images install `.[cpu,train,export]`.
     assert _undeclared(SUBPACKAGES, _declared("cpu", "train", "export"), 0) == []
+
+
+@pytest.mark.parametrize("module", sorted(OPTIONAL))
+def test_optional_modules_are_imported_lazily_by_one_file(module: str) -> None:
+    # e.g. ray: only `xalign-mine --ray` imports it, so every other command runs without the extra.
+    extra, owner = OPTIONAL[module]
+    assert module in _names(_project()["optional-dependencies"][extra])
+    importers = {path for path, tree in _trees(SUBPACKAGES) for node in ast.walk(tree) if module in _tops(node)}
+    assert importers == {owner}
+    tree = dict(_trees([owner.split("/")[0]]))[owner]
+    assert not [node for node in tree.body if module in _tops(node)]  # no import at module level
 
 
 def test_cpu_and_gpu_builds_are_extras_never_both_installed() -> None:
