@@ -11,12 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from xalign.modelstore.gc import collect_at_start
 from xalign.service.auth import authorize, log_key_configuration
 from xalign.service.errors import install_error_handlers
+from xalign.service.jobs.worker import JobRunner
 from xalign.service.lifecycle import ModelWatcher
 from xalign.service.metrics import Metrics
 from xalign.service.middleware import install_middleware
 from xalign.service.openapi import document_errors
 from xalign.service.registry import ModelRegistry
-from xalign.service.routes import bitext, embeddings, health, indexes, models, senses
+from xalign.service.routes import bitext, bitext_jobs, embeddings, health, indexes, models, senses
 from xalign.service.routes import metrics as metrics_route
 from xalign.service.search.index_service import IndexService
 from xalign.service.settings import Settings
@@ -34,11 +35,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.registry = await run_in_threadpool(ModelRegistry.from_settings, settings, app.state.metrics)
         # Indexes before the watcher: their swap listener must be in place before the first swap.
         app.state.indexes = await IndexService.open(settings, app.state.registry)
+        # Mining jobs left queued or running by the last stop resume (service/jobs/worker.py).
+        app.state.jobs = await JobRunner.open(settings, app.state.registry)
         app.state.watcher = ModelWatcher(app.state.registry, settings)
         app.state.watcher.start()
         yield
         # Stop swapping first, then let every model's queue drain before its worker ends.
         await app.state.watcher.stop()
+        # A running job halts at its next chunk (it embeds through the batchers closed below) and stays queued.
+        await app.state.jobs.close()
         await app.state.indexes.close()
         await app.state.registry.close()
 
@@ -49,7 +54,15 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, app.state.metrics, settings.max_body_bytes)
     app.include_router(metrics_route.router)
-    for router in (health.router, models.router, embeddings.router, senses.router, indexes.router, bitext.router):
+    for router in (
+        health.router,
+        models.router,
+        embeddings.router,
+        senses.router,
+        indexes.router,
+        bitext.router,
+        bitext_jobs.router,
+    ):
         app.include_router(router)
     document_errors(app)
     return app

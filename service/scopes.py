@@ -34,6 +34,13 @@ ROUTE_SCOPES: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/embeddings"): Scope.READ,
     ("POST", "/v1/senses"): Scope.READ,
     ("POST", "/v1/bitext/mine"): Scope.READ,
+    # Jobs are mining, a read capability: they change no state other routes serve (models, indexes), only the
+    # caller's own results; a read key that may mine synchronously may mine in the background, poll and cancel.
+    ("POST", "/v1/bitext/jobs"): Scope.READ,
+    ("GET", "/v1/bitext/jobs"): Scope.READ,
+    ("GET", "/v1/bitext/jobs/{job_id}"): Scope.READ,
+    ("GET", "/v1/bitext/jobs/{job_id}/pairs"): Scope.READ,
+    ("DELETE", "/v1/bitext/jobs/{job_id}"): Scope.READ,
     ("GET", "/v1/indexes"): Scope.READ,
     ("GET", "/v1/indexes/{name}"): Scope.READ,
     ("POST", "/v1/indexes/{name}/search"): Scope.READ,

@@ -80,6 +80,20 @@ class Settings(BaseSettings):
     # keep the replay at start short for every kind (service/search/snapshot.py).
     index_snapshot_rows: int = Field(default=100_000, ge=0, description="snapshot an index per N new rows (0: at stop)")
     index_snapshot_build_s: float = Field(default=30.0, ge=0, description="or every N s of FAISS adds (0: not by time)")
+    # Mining jobs (POST /v1/bitext/jobs, service/jobs/): corpus-sized inputs beside live traffic.
+    jobs_dir: Path | None = Field(
+        default=None, description="folder whose files mining jobs may read (unset: <data_dir>/jobs-input)"
+    )
+    max_concurrent_jobs: int = Field(default=1, ge=1, description="mining jobs run at once (the others queue)")
+    max_queued_jobs: int = Field(default=16, ge=0, description="mining jobs waiting to run before answering 429")
+    max_job_texts_per_side: int = Field(
+        default=1_000_000, ge=1, description="most lines per side of a mining job read from files (413 above)"
+    )
+    job_embed_chunk: int = Field(
+        default=32, ge=1, description="texts a mining job queues for inference at once (small: requests interleave)"
+    )
+    job_shard_size: int = Field(default=2048, ge=1, description="texts per embedding shard of a mining job")
+    job_knn_chunk_rows: int = Field(default=4096, ge=1, description="rows per block of a mining job's exact kNN")
     poll_interval_s: float = Field(
         default=10.0, ge=0, description="seconds between checks of the store for new versions (0: never)"
     )
@@ -99,6 +113,11 @@ class Settings(BaseSettings):
         if self.default_model is not None and names and default not in names:
             raise ValueError(f"default_model {self.default_model!r} is not one of models {sorted(names)}")
         return self
+
+
+def jobs_input_dir(settings: Settings) -> Path:
+    """The folder mining jobs read their files from: ``jobs_dir``, else ``<data_dir>/jobs-input``."""
+    return settings.jobs_dir if settings.jobs_dir is not None else settings.data_dir / "jobs-input"
 
 
 def env_name(field: str) -> str:

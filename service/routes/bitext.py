@@ -1,4 +1,8 @@
-"""``POST /v1/bitext/mine``: LASER margin-based mining between sentences and/or stored indexes."""
+"""``POST /v1/bitext/mine``: LASER margin-based mining between sentences and/or stored indexes.
+
+For small inputs, answered in the request; larger ones (files, up to ``max_job_texts_per_side`` lines a
+side) go to the job API, ``POST /v1/bitext/jobs`` (``service/routes/bitext_jobs.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from xalign.runtime.margin import Margin, MiningConfig, Retrieval
 from xalign.service.dependencies import IndexesDep, RegistryDep, SettingsDep
-from xalign.service.errors import ConflictError
+from xalign.service.errors import ConflictError, PayloadTooLargeError
 from xalign.service.limits import K, ModelRef, Name, Text, check_texts
 from xalign.service.openapi import EMBEDS, error_responses
 from xalign.service.search.bitext import SideSpec, mine_sides
@@ -74,6 +78,10 @@ class MineResponse(BaseModel):
     usage: Usage
 
 
+# Said by every 413 of this route: where inputs past its limits go.
+JOBS_HINT = "; for larger inputs submit a mining job: POST /v1/bitext/jobs"
+
+
 def _spec(side: TextsSide | IndexSide, settings: SettingsDep, param: str) -> SideSpec:
     if isinstance(side, TextsSide):
         return SideSpec(texts=check_texts(side.texts, settings, f"{param}.texts"))
@@ -84,10 +92,18 @@ def _spec(side: TextsSide | IndexSide, settings: SettingsDep, param: str) -> Sid
 async def mine_bitext(
     request: MineRequest, registry: RegistryDep, indexes: IndexesDep, settings: SettingsDep
 ) -> MineResponse:
-    """Mine parallel pairs with LASER's margin scoring; pairs sorted by descending score."""
+    """Mine parallel pairs with LASER's margin scoring; pairs sorted by descending score.
+
+    For small inputs: each inline side at most ``max_inputs_per_request`` texts and both together at most
+    ``max_tokens_per_request`` tokens (413 above). Larger inputs, files of up to ``max_job_texts_per_side``
+    lines a side, go to the job API: ``POST /v1/bitext/jobs`` answers at once and mines in the background.
+    """
     config = MiningConfig(request.margin, request.k, request.retrieval, request.threshold)
-    src, tgt = _spec(request.src, settings, "src"), _spec(request.tgt, settings, "tgt")
-    result = await mine_sides(indexes, registry, src, tgt, model=request.model, config=config)
+    try:
+        src, tgt = _spec(request.src, settings, "src"), _spec(request.tgt, settings, "tgt")
+        result = await mine_sides(indexes, registry, src, tgt, model=request.model, config=config)
+    except PayloadTooLargeError as exc:
+        raise PayloadTooLargeError(exc.message + JOBS_HINT, exc.param) from None
     pairs = [
         Pair(
             src_id=m.pair.src,

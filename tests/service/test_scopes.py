@@ -64,8 +64,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/indexes/{name}/texts"): {"texts": ["hello"]},
     ("POST", "/v1/indexes/{name}/search"): {"query": "hello"},
 }
-# Path parameters: the tiny model and an index named after it.
-PATH_VALUES = {"name": "tiny"}
+# Path parameters: the tiny model and an index named after it, and a mining job id that no job has.
+PATH_VALUES = {"name": "tiny", "job_id": "0" * 32}
 CASES_RUN: list[int] = []
 
 

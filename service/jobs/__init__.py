@@ -1,0 +1,1 @@
+"""Mining jobs over HTTP: corpus-sized ``xalign-mine`` jobs run by the service beside its live traffic."""
