@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from xalign.runtime.margin import Margin, Retrieval
-from xalign.service.limits import K, ModelRef, Name, valid_unicode
-from xalign.service.routes.bitext import IndexSide, Pair, TextsSide
+from xalign.service.limits import Name, valid_unicode
+from xalign.service.routes.bitext import IndexSide, MineRequest, Pair, TextsSide
 
 # Files per side, and characters per relative path (a path names files under the jobs folder).
 MAX_FILES_PER_SIDE = 1000
@@ -48,18 +48,13 @@ JobSide = Annotated[
 ]
 
 
-class JobRequest(BaseModel):
-    """A mining job: two sides and the settings of ``POST /v1/bitext/mine``."""
+class JobRequest(MineRequest):
+    """A mining job: two sides, each inline texts, an index or files, and the settings of ``POST /v1/bitext/mine``."""
 
-    model_config = ConfigDict(extra="forbid")
-    src: JobSide
-    tgt: JobSide
-    model: ModelRef | None = Field(default=None, description="default model if absent; an index side's model")
+    # Widened on purpose: a job's side may also be files (mypy sees a narrower base type).
+    src: JobSide  # type: ignore[assignment]
+    tgt: JobSide  # type: ignore[assignment]
     variant: Name | None = Field(default=None, description="must be the variant served (the job embeds with it)")
-    margin: Margin = "ratio"
-    k: K = Field(default=4, description="neighbourhood size")
-    retrieval: Retrieval = "max"
-    threshold: float | None = Field(default=None, allow_inf_nan=False, description="keep pairs scoring >= this")
 
 
 class SideInfo(BaseModel):
