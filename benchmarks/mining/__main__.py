@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     ivf.add_argument("--n", type=int, default=1_000_000)
     ivf.add_argument("--nprobe", type=int, default=16)
     ivf.add_argument("--recall-queries", type=int, default=10_000)
+    ivf.add_argument("--spread", type=float, default=1.5, help="noise around each centre (clustered_vectors)")
     bucc = sub.add_parser("bucc", help="figures of one xalign-mine run on BUCC: stages, peak RSS, F1")
     bucc.add_argument("--label", required=True)
     bucc.add_argument("--log", type=Path, required=True, help="the run's stderr, with /usr/bin/time -v")
@@ -53,7 +54,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     if args.what == "exact":
         return vectors.exact_run(args.n, args.chunk_rows)
     if args.what == "ivf":
-        return vectors.ivf_run(args.n, args.nprobe, args.recall_queries)
+        return vectors.ivf_run(args.n, args.nprobe, args.recall_queries, args.spread)
     figures = report.bucc_figures(args.log.read_text(encoding="utf-8"), args.tsv, args.gold, args.sides)
     return {"label": args.label, "run_command": args.command, "note": args.note, **figures}
 

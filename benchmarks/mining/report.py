@@ -16,6 +16,7 @@ from xalign.training.evaluate.bucc import IdPair, optimize_threshold, read_bucc_
 STAGE = re.compile(r"^[\d-]+ [\d:,]+ ([^:\n]+): ([\d,]+) (\w+) in ([\d.]+) s \(", re.MULTILINE)
 PEAK = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 WALL = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)")
+CPU = re.compile(r"Percent of CPU this job got: (\d+)%")
 LOAD = re.compile(r"^(load_before|load_after): ([\d.]+)", re.MULTILINE)
 
 
@@ -37,12 +38,14 @@ def wall_seconds(text: str) -> float:
 
 
 def run_footprint(log: str) -> dict[str, float]:
-    """Peak RSS (GiB), wall seconds and the load averages the run script logged, from the log (last of each)."""
+    """Peak RSS (GiB), wall seconds, CPU share and the load averages the run script logged (last of each)."""
     found: dict[str, float] = {}
     if peaks := PEAK.findall(log):
         found["peak_rss_gib"] = int(peaks[-1]) / 1024 / 1024
     if walls := WALL.findall(log):
         found["wall_seconds"] = wall_seconds(walls[-1])
+    if shares := CPU.findall(log):
+        found["cpu_percent"] = float(shares[-1])
     for name, value in LOAD.findall(log):
         found[f"{name}_1min"] = float(value)
     return found
@@ -92,8 +95,8 @@ def bucc_rows(runs: dict[str, Any]) -> list[str]:
     """Markdown rows: label, sentences, embed s and sentences/s, search s, total wall, peak RSS, F1, load."""
     rows = [
         "| run | sentences (src + tgt distinct) | embed s | embed sent/s | k-NN s | wall s | peak RSS GiB"
-        " | P / R / F1 | threshold | load 1 min |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | CPU % | P / R / F1 (gold pairs) | threshold | load 1 min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, run in runs.items():
         st = run["stages"]
@@ -105,7 +108,9 @@ def bucc_rows(runs: dict[str, Any]) -> list[str]:
             f"| {label} | {int(n):,} | {_fmt(s)} | {_fmt(n / s if s else 0.0)}"
             f" | {_fmt(sum(v['seconds'] for v in search))}"
             f" | {_fmt(run.get('wall_seconds', 0.0))} | {_fmt(run.get('peak_rss_gib', 0.0), 2)}"
-            f" | {_fmt(b['precision'])} / {_fmt(b['recall'])} / **{_fmt(b['f1'])}** | {b['threshold']:.4f}"
+            f" | {_fmt(run.get('cpu_percent', 0.0), 0)}"
+            f" | {_fmt(b['precision'])} / {_fmt(b['recall'])} / **{_fmt(b['f1'])}** ({b['gold']:,})"
+            f" | {b['threshold']:.4f}"
             f" | {_fmt(run.get('load_before_1min', 0.0))} → {_fmt(run.get('load_after_1min', 0.0))} |"
         )
     return rows
@@ -132,13 +137,13 @@ def exact_rows(runs: dict[str, Any]) -> list[str]:
 def ivf_rows(runs: dict[str, Any]) -> list[str]:
     """Markdown rows of the IVF runs."""
     rows = [
-        "| n x n x d | nlist | nprobe | build s | search s | queries/s | recall@1 (queries) | peak RSS GiB"
+        "| n x n x d | spread | nlist | nprobe | build s | search s | queries/s | recall@1 (queries) | peak RSS GiB"
         " | load 1 min |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs.values():
         rows.append(
-            f"| {run['n']:,} x {run['n']:,} x {run['dim']} | {run['nlist']:,} | {run['nprobe']}"
+            f"| {run['n']:,} x {run['n']:,} x {run['dim']} | {run['spread']} | {run['nlist']:,} | {run['nprobe']}"
             f" | {_fmt(run['build_seconds'])} | {_fmt(run['search_seconds'])} | {_fmt(run['queries_per_s'], 0)}"
             f" | **{run['recall_at_1']:.3f}** ({run['recall_queries']:,}) | {_fmt(run['peak_rss_gib'], 2)}"
             f" | {_fmt(run['load_1min_before'])} → {_fmt(run['load_1min_after'])} |"

@@ -83,11 +83,11 @@ def exact_run(n: int, chunk_rows: int, seed: int = 0) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def ivf_run(n: int, nprobe: int, recall_queries: int, seed: int = 0) -> dict[str, Any]:
+def ivf_run(n: int, nprobe: int, recall_queries: int, spread: float = 1.5, seed: int = 0) -> dict[str, Any]:
     """IVF (nlist ~ 4 sqrt(n)) of n clustered vectors: build, search of n queries, recall@1 on a sample vs exact."""
     before = os.getloadavg()[0]
     centres = unit_vectors(max(1, n // 100), seed + 7)
-    base, queries = clustered_vectors(n, seed, centres), clustered_vectors(n, seed + 2, centres)
+    base, queries = clustered_vectors(n, seed, centres, spread), clustered_vectors(n, seed + 2, centres, spread)
     nlist = 4 * round(math.sqrt(n))
     params = AnnParams(nlist=nlist, train_rows=min(n, 40 * nlist), seed=seed)
     start = time.perf_counter()
@@ -102,7 +102,7 @@ def ivf_run(n: int, nprobe: int, recall_queries: int, seed: int = 0) -> dict[str
     exact_s = time.perf_counter() - start
     recall = float(np.mean(found.ids[sample, 0] == truth.ids[:, 0]))
     return {
-        "n": n, "dim": DIM, "k": K, "nlist": nlist, "nprobe": nprobe, "train_rows": params.train_rows,
+        "n": n, "dim": DIM, "k": K, "spread": spread, "nlist": nlist, "nprobe": nprobe, "train_rows": params.train_rows,
         "build_seconds": build_s, "search_seconds": search_s, "queries_per_s": n / search_s,
         "recall_at_1": recall, "recall_queries": len(sample), "exact_sample_seconds": exact_s,
         **_footprint(before),

@@ -15,6 +15,7 @@ LOG = """load_before: 1.50 1.20 1.00 3/100 42
 2026-12-02 04:07:54,056 embed tgt: 1,000 sentences in 20.0 s (50 sentences/s); 500 reused from an earlier run
 2026-12-02 04:08:54,056 knn src->tgt: 3,000 queries in 2.0 s (1,500 queries/s)
 \tMaximum resident set size (kbytes): 2097152
+\tPercent of CPU this job got: 34%
 \tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03.5
 load_after: 2.25 1.20 1.00 3/100 42
 """
@@ -28,7 +29,10 @@ def test_stage_times_reads_every_finished_stage() -> None:
 
 def test_run_footprint_reads_time_v_and_loads() -> None:
     found = report.run_footprint(LOG)
-    assert found == {"peak_rss_gib": 2.0, "wall_seconds": 3723.5, "load_before_1min": 1.5, "load_after_1min": 2.25}
+    assert found == {
+        "peak_rss_gib": 2.0, "wall_seconds": 3723.5, "cpu_percent": 34.0, "load_before_1min": 1.5,
+        "load_after_1min": 2.25,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("0:07.25", 7.25), ("1:00:00", 3600.0), ("12:30", 750.0)])
@@ -63,9 +67,9 @@ def _exact(n: int) -> dict[str, Any]:
 
 def _ivf() -> dict[str, Any]:
     return {
-        "kind": "ivf", "command": "python -m benchmarks.mining ivf --n 1000", "n": 1000, "dim": 384, "nlist": 128,
-        "nprobe": 16, "build_seconds": 1.0, "search_seconds": 2.0, "queries_per_s": 500.0, "recall_at_1": 0.95,
-        "recall_queries": 100, "peak_rss_gib": 0.25, "load_1min_before": 2.0, "load_1min_after": 2.5,
+        "kind": "ivf", "command": "python -m benchmarks.mining ivf --n 1000", "n": 1000, "dim": 384, "spread": 1.5,
+        "nlist": 128, "nprobe": 16, "build_seconds": 1.0, "search_seconds": 2.0, "queries_per_s": 500.0,
+        "recall_at_1": 0.95, "recall_queries": 100, "peak_rss_gib": 0.25, "load_1min_before": 2.0, "load_1min_after": 2.5,
     }  # fmt: skip
 
 
@@ -80,7 +84,8 @@ def test_merge_and_markdown(tmp_path: Path) -> None:
     assert list(merged["exact"]) == ["100", "1000"] and list(merged["bucc"]) == ["int8"]
     text = report.markdown(merged)
     # embed: 4,000 sentences in 80 s; k-NN 2 s; wall 3723.5 s.
-    assert "| int8 | 4,000 | 80.0 | 50.0 | 2.0 | 3,723.5 | 2.00 | 90.0 / 80.0 / **84.7** | 1.0500 | 1.5 → 2.2 |" in text
+    row = "| int8 | 4,000 | 80.0 | 50.0 | 2.0 | 3,723.5 | 2.00 | 34 | 90.0 / 80.0 / **84.7** (10) | 1.0500 | 1.5 → 2.2"
+    assert row in text
     assert "| 1,000 x 1,000 x 384 | 30.0 | 60.0 / 40.0 | 20.0 | **1.50** | 33.0 | 0.50 | 2.0 → 3.0 |" in text
-    assert "| 1,000 x 1,000 x 384 | 128 | 16 | 1.0 | 2.0 | 500 | **0.950** (100) | 0.25 | 2.0 → 2.5 |" in text
+    assert "| 1,000 x 1,000 x 384 | 1.5 | 128 | 16 | 1.0 | 2.0 | 500 | **0.950** (100) | 0.25 | 2.0 → 2.5 |" in text
     assert "- int8: whole sample" in text and "xalign-mine\n" in text
