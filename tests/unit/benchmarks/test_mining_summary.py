@@ -69,7 +69,8 @@ def _ivf() -> dict[str, Any]:
     return {
         "kind": "ivf", "command": "python -m benchmarks.mining ivf --n 1000", "n": 1000, "dim": 384, "spread": 1.5,
         "nlist": 128, "nprobe": 16, "build_seconds": 1.0, "search_seconds": 2.0, "queries_per_s": 500.0,
-        "recall_at_1": 0.95, "recall_queries": 100, "peak_rss_gib": 0.25, "load_1min_before": 2.0, "load_1min_after": 2.5,
+        "recall_at_1": 0.95, "recall_queries": 100, "peak_rss_gib": 0.25, "load_1min_before": 2.0,
+        "load_1min_after": 2.5,
     }  # fmt: skip
 
 
