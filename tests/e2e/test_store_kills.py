@@ -82,7 +82,7 @@ def _kill_loop(store: ModelStore, tmp_path: Path) -> tuple[int, int]:
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO / "tests" / "support")},
         )
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.0, 0.25))
