@@ -79,12 +79,17 @@ def bucc_figures(log: str, tsv: Path, gold_path: Path, sides: tuple[Path, Path] 
 
 
 def merge_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Parts by kind: ``bucc`` runs keyed by label, ``exact`` and ``ivf`` runs keyed by size."""
+    """Parts by kind: ``bucc`` runs keyed by label, ``exact`` runs by size, ``ivf`` runs by size and spread."""
     merged: dict[str, dict[str, Any]] = {"bucc": {}, "exact": {}, "ivf": {}}
     for part in parts:
-        key = part["label"] if part["kind"] == "bucc" else str(part["n"])
-        merged[part["kind"]][key] = part
+        merged[part["kind"]][_part_key(part)] = part
     return merged
+
+
+def _part_key(part: dict[str, Any]) -> str:
+    if part["kind"] == "bucc":
+        return str(part["label"])
+    return str(part["n"]) if part["kind"] == "exact" else f"{part['n']}/{part['spread']}"
 
 
 def _fmt(value: float, digits: int = 1) -> str:

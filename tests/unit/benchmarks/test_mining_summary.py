@@ -83,6 +83,7 @@ def test_merge_and_markdown(tmp_path: Path) -> None:
     }  # fmt: skip
     merged = report.merge_parts([_exact(100), _exact(1000), _ivf(), bucc])
     assert list(merged["exact"]) == ["100", "1000"] and list(merged["bucc"]) == ["int8"]
+    assert list(merged["ivf"]) == ["1000/1.5"]
     text = report.markdown(merged)
     # embed: 4,000 sentences in 80 s; k-NN 2 s; wall 3723.5 s.
     row = "| int8 | 4,000 | 80.0 | 50.0 | 2.0 | 3,723.5 | 2.00 | 34 | 90.0 / 80.0 / **84.7** (10) | 1.0500 | 1.5 → 2.2"
