@@ -96,64 +96,76 @@ def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Markdown lines of a table: the header, its rule, one line per row of cells."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def _load(before: float, after: float) -> str:
+    return f"{_fmt(before)} → {_fmt(after)}"
+
+
+def _bucc_cells(label: str, run: dict[str, Any]) -> list[str]:
+    stages, b = run["stages"], run["bucc"]
+    embed = [v for k, v in stages.items() if k.startswith("embed")]
+    search = [v for k, v in stages.items() if k.startswith(("knn", "index"))]
+    n, s = sum(v["count"] for v in embed), sum(v["seconds"] for v in embed)
+    return [
+        label, f"{int(n):,}", _fmt(s), _fmt(n / s if s else 0.0), _fmt(sum(v["seconds"] for v in search)),
+        _fmt(run.get("wall_seconds", 0.0)), _fmt(run.get("peak_rss_gib", 0.0), 2),
+        _fmt(run.get("cpu_percent", 0.0), 0),
+        f"{_fmt(b['precision'])} / {_fmt(b['recall'])} / **{_fmt(b['f1'])}** ({b['gold']:,})",
+        f"{b['threshold']:.4f}", _load(run.get("load_before_1min", 0.0), run.get("load_after_1min", 0.0)),
+    ]  # fmt: skip
+
+
 def bucc_rows(runs: dict[str, Any]) -> list[str]:
     """Markdown rows: label, sentences, embed s and sentences/s, search s, total wall, peak RSS, F1, load."""
-    rows = [
-        "| run | sentences (src + tgt distinct) | embed s | embed sent/s | k-NN s | wall s | peak RSS GiB"
-        " | CPU % | P / R / F1 (gold pairs) | threshold | load 1 min |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for label, run in runs.items():
-        st = run["stages"]
-        embed = [v for k, v in st.items() if k.startswith("embed")]
-        search = [v for k, v in st.items() if k.startswith(("knn", "search", "index"))]
-        n, s = sum(v["count"] for v in embed), sum(v["seconds"] for v in embed)
-        b = run["bucc"]
-        rows.append(
-            f"| {label} | {int(n):,} | {_fmt(s)} | {_fmt(n / s if s else 0.0)}"
-            f" | {_fmt(sum(v['seconds'] for v in search))}"
-            f" | {_fmt(run.get('wall_seconds', 0.0))} | {_fmt(run.get('peak_rss_gib', 0.0), 2)}"
-            f" | {_fmt(run.get('cpu_percent', 0.0), 0)}"
-            f" | {_fmt(b['precision'])} / {_fmt(b['recall'])} / **{_fmt(b['f1'])}** ({b['gold']:,})"
-            f" | {b['threshold']:.4f}"
-            f" | {_fmt(run.get('load_before_1min', 0.0))} → {_fmt(run.get('load_after_1min', 0.0))} |"
-        )
-    return rows
+    headers = [
+        "run", "sentences (src + tgt distinct)", "embed s", "embed sent/s", "k-NN s", "wall s", "peak RSS GiB",
+        "CPU %", "P / R / F1 (gold pairs)", "threshold", "load 1 min",
+    ]  # fmt: skip
+    return _table(headers, [_bucc_cells(label, run) for label, run in runs.items()])
+
+
+def _size(run: dict[str, Any]) -> str:
+    return f"{run['n']:,} x {run['n']:,} x {run['dim']}"
 
 
 def exact_rows(runs: dict[str, Any]) -> list[str]:
     """Markdown rows of the exact k-NN runs against the matmul limit."""
+    headers = [
+        "n x n x d", "seconds", "matmul GFLOP/s (before / after)", "limit s", "ratio to limit", "achieved GFLOP/s",
+        "peak RSS GiB", "load 1 min",
+    ]  # fmt: skip
     rows = [
-        "| n x n x d | seconds | matmul GFLOP/s (before / after) | limit s | ratio to limit | achieved GFLOP/s"
-        " | peak RSS GiB | load 1 min |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for run in runs.values():
-        rows.append(
-            f"| {run['n']:,} x {run['n']:,} x {run['dim']} | {_fmt(run['seconds'])}"
-            f" | {_fmt(run['matmul_gflops_before'])} / {_fmt(run['matmul_gflops_after'])}"
-            f" | {_fmt(run['limit_seconds'])}"
-            f" | **{run['ratio_to_limit']:.2f}** | {_fmt(run['achieved_gflops'])} | {_fmt(run['peak_rss_gib'], 2)}"
-            f" | {_fmt(run['load_1min_before'])} → {_fmt(run['load_1min_after'])} |"
-        )
-    return rows
+        [
+            _size(r), _fmt(r["seconds"]), f"{_fmt(r['matmul_gflops_before'])} / {_fmt(r['matmul_gflops_after'])}",
+            _fmt(r["limit_seconds"]), f"**{r['ratio_to_limit']:.2f}**", _fmt(r["achieved_gflops"]),
+            _fmt(r["peak_rss_gib"], 2), _load(r["load_1min_before"], r["load_1min_after"]),
+        ]
+        for r in runs.values()
+    ]  # fmt: skip
+    return _table(headers, rows)
 
 
 def ivf_rows(runs: dict[str, Any]) -> list[str]:
     """Markdown rows of the IVF runs."""
+    headers = [
+        "n x n x d", "spread", "nlist", "nprobe", "build s", "search s", "queries/s", "recall@1 (queries)",
+        "peak RSS GiB", "load 1 min",
+    ]  # fmt: skip
     rows = [
-        "| n x n x d | spread | nlist | nprobe | build s | search s | queries/s | recall@1 (queries) | peak RSS GiB"
-        " | load 1 min |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for run in runs.values():
-        rows.append(
-            f"| {run['n']:,} x {run['n']:,} x {run['dim']} | {run['spread']} | {run['nlist']:,} | {run['nprobe']}"
-            f" | {_fmt(run['build_seconds'])} | {_fmt(run['search_seconds'])} | {_fmt(run['queries_per_s'], 0)}"
-            f" | **{run['recall_at_1']:.3f}** ({run['recall_queries']:,}) | {_fmt(run['peak_rss_gib'], 2)}"
-            f" | {_fmt(run['load_1min_before'])} → {_fmt(run['load_1min_after'])} |"
-        )
-    return rows
+        [
+            _size(r), str(r["spread"]), f"{r['nlist']:,}", str(r["nprobe"]), _fmt(r["build_seconds"]),
+            _fmt(r["search_seconds"]), _fmt(r["queries_per_s"], 0),
+            f"**{r['recall_at_1']:.3f}** ({r['recall_queries']:,})", _fmt(r["peak_rss_gib"], 2),
+            _load(r["load_1min_before"], r["load_1min_after"]),
+        ]
+        for r in runs.values()
+    ]  # fmt: skip
+    return _table(headers, rows)
 
 
 def commands(merged: dict[str, Any]) -> list[str]:
