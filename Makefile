@@ -33,7 +33,7 @@ $(BIN)/python:
 # package with the CPU builds of onnxruntime and faiss, training, export and the dev tools, all constrained.
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_PIN)'
-	$(BIN)/pip install --quiet --constraint $(CONSTRAINTS) -e '.[cpu,train,export,distributed,dev]'
+	$(BIN)/pip install --quiet --constraint $(CONSTRAINTS) -e '.[cpu,train,export,distributed,client,tracing,dev]'
 	touch $(STAMP)
 
 lint: $(STAMP)

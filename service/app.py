@@ -17,7 +17,19 @@ from xalign.service.metrics import Metrics
 from xalign.service.middleware import install_middleware
 from xalign.service.openapi import document_errors
 from xalign.service.registry import ModelRegistry
-from xalign.service.routes import bitext, bitext_jobs, embeddings, health, indexes, models, senses
+from xalign.service.routes import (
+    bitext,
+    bitext_jobs,
+    embeddings,
+    health,
+    indexes,
+    models,
+    rerank,
+    senses,
+    similarity,
+    tokenize,
+    ui,
+)
 from xalign.service.routes import metrics as metrics_route
 from xalign.service.search.index_service import IndexService
 from xalign.service.settings import Settings
@@ -62,6 +74,10 @@ def create_app(settings: Settings) -> FastAPI:
         indexes.router,
         bitext.router,
         bitext_jobs.router,
+        tokenize.router,
+        similarity.router,
+        rerank.router,
+        ui.router,
     ):
         app.include_router(router)
     document_errors(app)
