@@ -24,6 +24,7 @@ from xalign.service.routes import (
     health,
     indexes,
     models,
+    releases,
     rerank,
     senses,
     similarity,
@@ -64,11 +65,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    install_middleware(app, app.state.metrics, settings.max_body_bytes)
+    install_middleware(app, app.state.metrics, settings)  # CORS and tracing too, when the settings ask
     app.include_router(metrics_route.router)
     for router in (
         health.router,
         models.router,
+        releases.router,
         embeddings.router,
         senses.router,
         indexes.router,

@@ -20,6 +20,9 @@ from xalign.service.scopes import Scope, scope_of
 from xalign.service.settings import Settings, env_name
 
 log = logging.getLogger("xalign.service")
+# No key at all (401); an unknown key is AuthenticationError's default ``invalid_api_key``, a key without the
+# route's scope PermissionDeniedError's ``insufficient_scope``.
+MISSING_API_KEY = "missing_api_key"
 
 
 def presented_key(request: Request) -> str | None:
@@ -41,7 +44,7 @@ def check_read(key: str | None, settings: Settings) -> None:
     if not settings.api_keys:
         return
     if key is None:
-        raise AuthenticationError("an API key is required (Authorization: Bearer KEY)")
+        raise AuthenticationError("an API key is required (Authorization: Bearer KEY)", code=MISSING_API_KEY)
     if not _matches(key, settings.api_keys) and not _matches(key, settings.admin_api_keys):
         raise AuthenticationError("unknown API key")
 
@@ -52,10 +55,11 @@ def check_admin(key: str | None, settings: Settings) -> None:
         if not settings.api_keys:
             return
         raise PermissionDeniedError(
-            f"admin routes are closed: read keys are set but no admin key; set {env_name('admin_api_keys')}"
+            f"admin routes are closed: read keys are set but no admin key; set {env_name('admin_api_keys')}",
+            code="admin_routes_closed",
         )
     if key is None:
-        raise AuthenticationError("an admin API key is required (Authorization: Bearer KEY)")
+        raise AuthenticationError("an admin API key is required (Authorization: Bearer KEY)", code=MISSING_API_KEY)
     if _matches(key, settings.admin_api_keys):
         return
     if _matches(key, settings.api_keys):

@@ -37,7 +37,8 @@ class ConnectionTimeouts:
 
 
 def _timeout_response(what: str, seconds: float) -> bytes:
-    body = json.dumps(error_body("request_timeout", f"the request's {what} did not arrive within {seconds:g} s"))
+    message = f"the request's {what} did not arrive within {seconds:g} s"
+    body = json.dumps(error_body("request_timeout", message, code="request_timeout"))
     head = (
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"

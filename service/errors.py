@@ -1,8 +1,12 @@
-"""One exception tree, one status table, one error body: ``{"error": {"type", "message", "param"}}``.
+"""One exception tree, one status table, one error body: ``{"error": {"type", "code", "message", "param"}}``.
 
 Routes raise ``ServiceError`` subclasses; store errors and validation errors are
 translated here; anything unexpected becomes a 500 whose message says nothing of
 its cause (the cause goes to the log, with the request id).
+
+``type`` is one per status (the table below); ``code`` is a stable snake_case name of what went wrong, for
+programs to branch on: each error class has a default (``default_code``) and a raise site may name a more
+specific one (``model_not_found``, ``input_too_long``...). README.md lists them.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,56 +35,79 @@ _FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 class ServiceError(Exception):
-    """Base of the errors a route may raise; ``param`` names the request field at fault."""
+    """Base of the errors a route may raise; ``param`` names the request field at fault, ``code`` what went wrong."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, param: str | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.code = code or self.default_code
 
 
 class InvalidRequestError(ServiceError):
     """A malformed request (not JSON, text that is not valid Unicode) or one asking for something impossible."""
 
+    default_code = "invalid_request"
+
 
 class AuthenticationError(ServiceError):
     """No API key, or an unknown one."""
+
+    default_code = "invalid_api_key"
 
 
 class PermissionDeniedError(ServiceError):
     """The key is valid but lacks the scope the route needs."""
 
+    default_code = "insufficient_scope"
+
 
 class NotFoundError(ServiceError):
     """Unknown model, version, alias, index or route."""
+
+    default_code = "not_found"
 
 
 class ConflictError(ServiceError):
     """The resource exists already or is in a state that forbids the request."""
 
+    default_code = "conflict"
+
 
 class PayloadTooLargeError(ServiceError):
     """Too many inputs, too long an input, or too large a body."""
+
+    default_code = "payload_too_large"
 
 
 class UnprocessableError(ServiceError):
     """A parameter is valid JSON but not acceptable (wrong type, out of range)."""
 
+    default_code = "invalid_parameter"
+
 
 class OverloadedError(ServiceError):
     """The queue is full; retry after ``retry_after`` seconds."""
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
+    default_code = "queue_full"
+
+    def __init__(self, message: str, retry_after: int = 1, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
 
 
 class NotReadyError(ServiceError):
     """No model is loaded yet, or the service is shutting down."""
 
+    default_code = "not_ready"
+
 
 class QueueTimeoutError(OverloadedError):
     """Admitted work could not start within the queue deadline (503 with Retry-After)."""
+
+    default_code = "queue_timeout"
 
 
 # The status table: the only place that maps errors to HTTP statuses and error types.
@@ -97,10 +125,30 @@ STATUS: dict[type[ServiceError], tuple[int, str]] = {
 }
 
 
+# Codes of errors no route raises: what the framework, the middleware and the validation of bodies answer.
+INVALID_JSON = "invalid_json"
+VALIDATION_FAILED = "validation_failed"
+ROUTE_NOT_FOUND = "route_not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+INTERNAL_ERROR = "internal_error"
+_HTTP_CODES = {404: ROUTE_NOT_FOUND, 405: METHOD_NOT_ALLOWED}
+# Codes that raise sites in several modules share (a raise site's own code is written where it is raised).
+MODEL_NOT_FOUND = "model_not_found"  # no such model in the store, or not served
+VERSION_NOT_FOUND = "model_version_not_found"  # the model exists; that version or alias does not, or is not served
+INVALID_NAME = "invalid_name"  # a model, index or alias name breaking the naming rules
+TOO_MANY_INPUTS = "too_many_inputs"
+INPUT_TOO_LONG = "input_too_long"  # a text past the characters or tokens it may have
+
+
 class ErrorDetail(BaseModel):
-    """What went wrong: a machine-readable type, a message for people, the request field at fault if any."""
+    """What went wrong: the kind (one per status), a stable code, a message for people, the field at fault if any."""
 
     type: str = Field(description="invalid_request_error, validation_error, not_found_error, ... (one per status)")
+    code: str = Field(
+        description="what went wrong, stable and snake_case, for programs to branch on: model_not_found, "
+        "input_too_long, too_many_inputs, queue_full, invalid_api_key, insufficient_scope, validation_failed, "
+        "internal_error, ..."
+    )
     message: str
     param: str | None = Field(description="the request field at fault (dotted path), or null")
 
@@ -111,9 +159,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_body(error_type: str, message: str, param: str | None = None) -> dict[str, dict[str, str | None]]:
+def error_body(
+    error_type: str, message: str, param: str | None = None, *, code: str
+) -> dict[str, dict[str, str | None]]:
     """The one error body of every non-2xx response."""
-    return {"error": {"type": error_type, "message": message, "param": param}}
+    return {"error": {"type": error_type, "code": code, "message": message, "param": param}}
 
 
 def _status_of(exc: ServiceError) -> tuple[int, str]:
@@ -123,20 +173,24 @@ def _status_of(exc: ServiceError) -> tuple[int, str]:
     return 500, "internal_error"
 
 
-def from_store_error(exc: StoreError) -> ServiceError:
-    """The service error a model-store error means to a client."""
-    if isinstance(exc, ModelNotFoundError | ReferenceNotFoundError):
-        return NotFoundError(str(exc), param="model")
+def from_store_error(exc: StoreError, param: str = "model") -> ServiceError:
+    """The service error a model-store error means to a client; ``param`` names the field holding the reference."""
+    if isinstance(exc, ModelNotFoundError):
+        return NotFoundError(str(exc), param, code=MODEL_NOT_FOUND)
+    if isinstance(exc, ReferenceNotFoundError):
+        return NotFoundError(str(exc), param, code=VERSION_NOT_FOUND)
     if isinstance(exc, InvalidNameError):
-        return UnprocessableError(str(exc), param="model")  # 422 naming the rule the name breaks
-    return NotReadyError("the requested model version failed verification; see the server log")
+        return UnprocessableError(str(exc), param, code=INVALID_NAME)  # 422 naming the rule the name breaks
+    return NotReadyError(
+        "the requested model version failed verification; see the server log", code="model_verification_failed"
+    )
 
 
 async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     status, kind = _status_of(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
-    return JSONResponse(error_body(kind, exc.message, exc.param), status_code=status, headers=headers)
+    return JSONResponse(error_body(kind, exc.message, exc.param, code=exc.code), status_code=status, headers=headers)
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
@@ -161,27 +215,28 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     if first.get("type") == "json_invalid":
         # Not JSON at all is a malformed request (400), not a JSON value of the wrong shape (422).
         message = f"body is not valid JSON: {first.get('msg', 'invalid value')}"
-        return JSONResponse(error_body("invalid_request_error", message), status_code=400)
+        return JSONResponse(error_body("invalid_request_error", message, code=INVALID_JSON), status_code=400)
     unicode = next((e for e in errors if e.get("type") in _UNICODE_ERRORS), None)
     if unicode is not None:
         # Malformed text (400), like malformed JSON; reported before any other error of the same body.
         param, shown = _field_path(unicode["loc"])
         message = f"{shown} is not valid Unicode (a lone surrogate \\ud800-\\udfff): send UTF-8 text"
-        return JSONResponse(error_body("invalid_request_error", message, param), status_code=400)
+        return JSONResponse(error_body("invalid_request_error", message, param, code=INVALID_UNICODE), status_code=400)
     param, shown = _field_path(first.get("loc", ()))
     message = f"{shown}: {first.get('msg', 'invalid value')}"
-    return JSONResponse(error_body("validation_error", message, param), status_code=422)
+    return JSONResponse(error_body("validation_error", message, param, code=VALIDATION_FAILED), status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     kind = {404: "not_found_error", 405: "invalid_request_error"}.get(exc.status_code, "invalid_request_error")
-    return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+    code = _HTTP_CODES.get(exc.status_code, "invalid_request")
+    return JSONResponse(error_body(kind, str(exc.detail), code=code), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+    return JSONResponse(error_body("internal_error", "internal server error", code=INTERNAL_ERROR), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from xalign.modelstore import StoreError
 from xalign.modelstore.refs import ModelRef
-from xalign.service.errors import NotFoundError
+from xalign.service.errors import MODEL_NOT_FOUND, NotFoundError
 from xalign.service.loaded_model import EXPECTED_LOAD_ERRORS, LoadedModel
 from xalign.service.registry import ModelRegistry
 from xalign.service.settings import Settings
@@ -85,7 +85,7 @@ class ModelWatcher:
         ref = self.registry.reference(name)
         if ref is None:
             if self.settings.models or name not in await asyncio.to_thread(self.registry.store.models):
-                raise NotFoundError(f"model {name!r} is not served", "name")
+                raise NotFoundError(f"model {name!r} is not served", "name", code=MODEL_NOT_FOUND)
             ref = self.registry.follow(name)
         return await self._reload(ref, force=True)
 

@@ -12,43 +12,44 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
-from xalign.service.errors import STATUS, PayloadTooLargeError, error_body
+from xalign.service.asgi import (
+    ASGIApp,
+    HttpMiddleware,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    header,
+    method_label,
+    route_template,
+)
+from xalign.service.errors import INTERNAL_ERROR, STATUS, PayloadTooLargeError, error_body
 from xalign.service.log_config import request_id_var
 from xalign.service.metrics import Metrics
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from xalign.service.settings import Settings
+from xalign.service.tracing import RequestTracing, tracer_for
 
 REQUEST_ID_HEADER = "x-request-id"
-# Label for requests that matched no route: raw paths would let any client grow the metric without bound.
-UNMATCHED = "unmatched"
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A client's id is reused only if it cannot break a log line or a header, and is not absurdly long.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# What a browser on an allowed origin may send and read (CORS): the methods and headers the API uses.
+CORS_METHODS = ["GET", "POST", "DELETE"]
+CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"]
+CORS_EXPOSED = ["X-Request-ID", "Retry-After"]
 
 log = logging.getLogger("xalign.service")
 access_log = logging.getLogger("xalign.access")
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value)
-    return None
-
-
 def request_id_of(scope: Scope) -> str:
     """The client's ``X-Request-Id`` if it is sane, else a fresh random id."""
-    raw = _header(scope, REQUEST_ID_HEADER.encode())
+    raw = header(scope, REQUEST_ID_HEADER.encode())
     if raw is not None:
         text = raw.decode("latin-1")
         if _SANE_ID.fullmatch(text):
@@ -56,33 +57,8 @@ def request_id_of(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's template (``/v1/indexes/{name}``), or ``unmatched``."""
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) else UNMATCHED
-
-
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse(error_body(kind, message), status_code=status)
-
-
-class HttpMiddleware:
-    """A pure ASGI middleware that acts on HTTP requests only: other scopes (the lifespan) pass straight through."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Hand an HTTP request to :meth:`handle`, anything else to the app unchanged."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await self.handle(scope, receive, send)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """What the middleware does with one HTTP request (subclasses say)."""
-        raise NotImplementedError
+def _error(status: int, kind: str, message: str, code: str) -> JSONResponse:
+    return JSONResponse(error_body(kind, message, code=code), status_code=status)
 
 
 class RequestObservability(HttpMiddleware):
@@ -114,14 +90,14 @@ class RequestObservability(HttpMiddleware):
             log.exception("unexpected error")
             state["status"] = 500
             if not state["started"]:
-                await _error(500, "internal_error", "internal server error")(scope, receive, send_with_id)
+                internal = _error(500, "internal_error", "internal server error", INTERNAL_ERROR)
+                await internal(scope, receive, send_with_id)
         finally:
             self._observe(scope, int(state["status"]), time.perf_counter() - start)
             request_id_var.reset(token)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = route_template(scope)
-        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        route, method = route_template(scope), method_label(scope)
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.latency.labels(route, method).observe(seconds)
         if access_log.isEnabledFor(logging.INFO):
@@ -139,10 +115,11 @@ class BodySizeLimit(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, or read and count an undeclared (chunked) body before the app sees it."""
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await _error(400, "invalid_request_error", "invalid Content-Length")(scope, receive, send)
+                invalid = _error(400, "invalid_request_error", "invalid Content-Length", "invalid_content_length")
+                await invalid(scope, receive, send)
             elif int(declared) > self.max_bytes:
                 await self._too_large(scope, receive, send)
             else:
@@ -174,7 +151,7 @@ class BodySizeLimit(HttpMiddleware):
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, kind = STATUS[PayloadTooLargeError]
         message = f"request body is larger than {self.max_bytes} bytes"
-        await _error(status, kind, message)(scope, receive, send)
+        await _error(status, kind, message, "body_too_large")(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -276,8 +253,20 @@ class DisconnectCancels(HttpMiddleware):
             watch.stop()
 
 
-def install_middleware(app: FastAPI, metrics: Metrics, max_body_bytes: int) -> None:
-    """Add the body limit (inner), disconnect cancellation, and observability (outer, so it sees 413s and 499s)."""
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+def install_middleware(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
+    """Add, inner to outer: the body limit, disconnect cancellation, tracing (if on), observability (so it sees
+    413s and 499s, and tracing sees its request id), and CORS (if origins are set: its headers go on every
+    answer, errors included, and preflights are answered before anything else)."""
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DisconnectCancels)
+    if settings.tracing:
+        app.add_middleware(RequestTracing, tracer=tracer_for(settings))
     app.add_middleware(RequestObservability, metrics=metrics)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=CORS_EXPOSED,
+        )

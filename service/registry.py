@@ -16,11 +16,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from xalign.modelstore import InvalidNameError, ModelStore
+from xalign.modelstore import InvalidNameError, ModelStore, StoreError
 from xalign.modelstore.aliases import validate_alias
 from xalign.modelstore.refs import ModelRef, parse_ref
 from xalign.runtime.senses.engine import SenseEngine
-from xalign.service.errors import InvalidRequestError, NotFoundError, NotReadyError, UnprocessableError
+from xalign.service.errors import (
+    INVALID_NAME,
+    MODEL_NOT_FOUND,
+    VERSION_NOT_FOUND,
+    InvalidRequestError,
+    NotFoundError,
+    NotReadyError,
+    UnprocessableError,
+    from_store_error,
+)
 from xalign.service.loaded_model import EXPECTED_LOAD_ERRORS, LoadedModel, load_version
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings, env_name
@@ -168,23 +177,32 @@ class ModelRegistry:
 
     # --- how a request finds its model --------------------------------------------------------------
 
-    async def get(self, model: str | None) -> LoadedModel:
+    async def get(self, model: str | None, param: str = "model") -> LoadedModel:
         """The loaded model a request names (``name``, ``name:VERSION``, ``name@ALIAS``) or the default.
 
-        422 naming the rule for a malformed name or alias, 404 for a model not served or another version.
-        A version or an alias is checked against the store on a worker thread.
+        422 naming the rule for a malformed name or alias, 404 for a model not served or another version
+        (naming ``param``, the request field that holds the reference). A version or an alias is checked
+        against the store on a worker thread.
         """
         if not self._models:
-            raise NotReadyError("no model is loaded yet")
+            raise NotReadyError("no model is loaded yet", code="no_model_loaded")
         if model is None:
             return await self.default()
-        ref = _parse(model)
+        ref = _parse(model, param)
         loaded = self._models.get(ref.name)
         if loaded is None:
-            raise NotFoundError(f"model {ref.name!r} is not served (serving: {sorted(self._models)})", "model")
-        if (ref.version or ref.alias) and await asyncio.to_thread(self.store.resolve, ref) != loaded.manifest.version:
-            raise NotFoundError(f"{ref} is not the loaded version ({loaded.id})", "model")
+            serving = sorted(self._models)
+            raise NotFoundError(f"model {ref.name!r} is not served (serving: {serving})", param, code=MODEL_NOT_FOUND)
+        if (ref.version or ref.alias) and await self._resolve(ref, param) != loaded.manifest.version:
+            raise NotFoundError(f"{ref} is not the loaded version ({loaded.id})", param, code=VERSION_NOT_FOUND)
         return loaded
+
+    async def _resolve(self, ref: ModelRef, param: str) -> int:
+        """The version ``ref`` names in the store (on a worker thread); 404 naming ``param`` if there is none."""
+        try:
+            return await asyncio.to_thread(self.store.resolve, ref)
+        except StoreError as exc:
+            raise from_store_error(exc, param) from None
 
     async def default(self) -> LoadedModel:
         """The model of requests that name none: ``default_model`` if set, else the first served dual encoder.
@@ -202,6 +220,7 @@ class ModelRegistry:
             f"no dual encoder is served, so there is no default model: name one in 'model' (serving: "
             f"{sorted(self._models)}) or set {env_name('default_model')}",
             "model",
+            code="no_default_model",
         )
 
     async def get_senses(self, model: str | None) -> tuple[LoadedModel, SenseEngine]:
@@ -215,6 +234,7 @@ class ModelRegistry:
             raise InvalidRequestError(
                 f"{loaded.id} is a {loaded.manifest.family} model and has no senses: /v1/senses needs a backpack",
                 "model",
+                code="model_has_no_senses",
             )
         return loaded, loaded.senses
 
@@ -282,12 +302,12 @@ class ModelRegistry:
             await loaded.batcher.close()
 
 
-def _parse(model: str) -> ModelRef:
-    """A request's model reference, or 422 naming the rule its name or alias breaks."""
+def _parse(model: str, param: str) -> ModelRef:
+    """A request's model reference, or 422 naming the rule its name or alias breaks (and ``param``)."""
     try:
         ref = parse_ref(model)
         if ref.alias is not None and ref.alias != "latest":
             validate_alias(ref.alias)
     except InvalidNameError as exc:
-        raise UnprocessableError(str(exc), "model") from None
+        raise UnprocessableError(str(exc), param, code=INVALID_NAME) from None
     return ref

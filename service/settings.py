@@ -104,6 +104,19 @@ class Settings(BaseSettings):
         "api_keys is empty too, else closed to everyone",
     )
     log_level: str = Field(default="info", description="log level: debug, info, warning, error")
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="origins a browser may call the API from (e.g. https://app.example.com, or * for any); "
+        "empty: no CORS headers at all",
+    )
+    tracing: bool = Field(
+        default=False,
+        description="an OpenTelemetry server span per request (extra 'tracing'); exporters as OTEL_* configure them",
+    )
+    tracing_service_name: str = Field(
+        default="xalign",
+        description="service.name of the tracer provider xalign sets up (OTEL_TRACES_EXPORTER=console)",
+    )
 
     @model_validator(mode="after")
     def _default_is_served(self) -> Settings:

@@ -102,7 +102,9 @@ class Admission:
         """
         if tokens > self.bounds.request_tokens:
             raise PayloadTooLargeError(
-                f"the request has {tokens} tokens; at most {self.bounds.request_tokens} per request", None
+                f"the request has {tokens} tokens; at most {self.bounds.request_tokens} per request",
+                None,
+                code="too_many_tokens",
             )
         over_texts = self.texts > 0 and self.texts + texts > self.bounds.max_texts
         if self.tokens + tokens > self.bounds.max_tokens or over_texts or self._backlog_too_long():
@@ -154,7 +156,8 @@ class WorkSlots:
         so the bound holds for the threads actually running.
         """
         if self.busy >= self.size:
-            raise OverloadedError(f"{self.label}: {self.busy} requests are running; retry later", 1)
+            message = f"{self.label}: {self.busy} requests are running; retry later"
+            raise OverloadedError(message, 1, code="too_many_concurrent_requests")
         self.busy += 1
         call = functools.partial(contextvars.copy_context().run, fn, *args)  # log lines keep the request id
         future = asyncio.get_running_loop().run_in_executor(None, call)

@@ -103,7 +103,7 @@ async def mine_bitext(
         src, tgt = _spec(request.src, settings, "src"), _spec(request.tgt, settings, "tgt")
         result = await mine_sides(indexes, registry, src, tgt, model=request.model, config=config)
     except PayloadTooLargeError as exc:
-        raise PayloadTooLargeError(exc.message + JOBS_HINT, exc.param) from None
+        raise PayloadTooLargeError(exc.message + JOBS_HINT, exc.param, code=exc.code) from None
     pairs = [
         Pair(
             src_id=m.pair.src,

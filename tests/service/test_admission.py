@@ -118,7 +118,7 @@ def test_mining_admits_both_inline_sides_or_neither(tiny_store: Path) -> None:
                 "tgt": {"texts": ["eins", "zwei", "drei", "vier"]},
             }
             response = await client.post("/v1/bitext/mine", json=sides)
-            assert_error(response, 429, "rate_limit_error")
+            assert_error(response, 429, "rate_limit_error", code="queue_full")
             assert int(response.headers["retry-after"]) >= 1
             assert batcher.queued == 4
             assert _gauge(app, "xalign_queue_texts") == 4
@@ -140,11 +140,12 @@ def test_per_request_token_maximum_answers_413(tiny_store: Path) -> None:
             ok = await client.post("/v1/embeddings", json={"input": [SENTENCE, SENTENCE]})  # 104 tokens
             assert ok.status_code == 200, ok.text
             too_many = await client.post("/v1/embeddings", json={"input": [SENTENCE] * 3})  # 156 tokens
-            message = assert_error(too_many, 413, "payload_too_large", "input")
+            message = assert_error(too_many, 413, "payload_too_large", "input", code="too_many_tokens")
             assert "110" in message
             # Mining: both sides count together, and neither side alone is at fault.
             sides = {"src": {"texts": [SENTENCE, SENTENCE]}, "tgt": {"texts": [SENTENCE]}}
-            assert_error(await client.post("/v1/bitext/mine", json=sides), 413, "payload_too_large")
+            mined = await client.post("/v1/bitext/mine", json=sides)
+            assert_error(mined, 413, "payload_too_large", code="too_many_tokens")
             assert _batcher(app).embedded == 2
 
     asyncio.run(scenario())
@@ -176,7 +177,7 @@ def test_work_that_cannot_start_in_time_answers_503(tiny_store: Path) -> None:
                 response = await asyncio.wait_for(asyncio.shield(late), 20)
             finally:
                 release.set()
-            assert_error(response, 503, "service_unavailable")
+            assert_error(response, 503, "service_unavailable", code="queue_timeout")
             assert int(response.headers["retry-after"]) >= 1
             assert (await first).status_code == 200  # it had started: no deadline applies
             dropped = app.state.metrics.registry.get_sample_value(

@@ -44,11 +44,14 @@ def test_keys_are_off_by_default(client: TestClient) -> None:
 
 @pytest.mark.parametrize(("method", "path", "body"), READ_ROUTES)
 def test_read_routes_need_a_known_key(keyed: TestClient, method: str, path: str, body: object) -> None:
-    assert_error(_call(keyed, method, path, body, {}), 401, "authentication_error")
-    assert_error(_call(keyed, method, path, body, {"Authorization": "Bearer nope"}), 401, "authentication_error")
-    assert_error(_call(keyed, method, path, body, {"X-API-Key": "nope"}), 401, "authentication_error")
-    # A scheme other than Bearer carries no key.
-    assert_error(_call(keyed, method, path, body, {"Authorization": f"Basic {READ}"}), 401, "authentication_error")
+    refused = [
+        ({}, "missing_api_key"),
+        ({"Authorization": "Bearer nope"}, "invalid_api_key"),
+        ({"X-API-Key": "nope"}, "invalid_api_key"),
+        ({"Authorization": f"Basic {READ}"}, "missing_api_key"),  # a scheme other than Bearer carries no key
+    ]
+    for headers, code in refused:
+        assert_error(_call(keyed, method, path, body, headers), 401, "authentication_error", code=code)
     for headers in ({"Authorization": f"Bearer {READ}"}, {"X-API-Key": READ}, {"Authorization": f"bearer {ADMIN}"}):
         response = keyed.request(method, path, json=body, headers=headers)
         assert response.status_code == 200, (headers, response.text)
@@ -61,9 +64,10 @@ def test_probes_stay_open(keyed: TestClient) -> None:
 
 def test_admin_route_scopes(keyed: TestClient) -> None:
     path = "/v1/models/tiny/reload"
-    assert_error(keyed.post(path), 401, "authentication_error")
-    assert_error(keyed.post(path, headers={"X-API-Key": "nope"}), 401, "authentication_error")
-    message = assert_error(keyed.post(path, headers={"Authorization": f"Bearer {READ}"}), 403, "permission_error")
+    assert_error(keyed.post(path), 401, "authentication_error", code="missing_api_key")
+    assert_error(keyed.post(path, headers={"X-API-Key": "nope"}), 401, "authentication_error", code="invalid_api_key")
+    read = keyed.post(path, headers={"Authorization": f"Bearer {READ}"})
+    message = assert_error(read, 403, "permission_error", code="insufficient_scope")
     assert "read scope" in message
     response = keyed.post(path, headers={"Authorization": f"Bearer {ADMIN}"})
     assert response.status_code == 200, response.text
@@ -79,7 +83,7 @@ def test_read_keys_alone_close_admin_routes_and_say_which_variable(
         with TestClient(app, raise_server_exceptions=False) as client:
             for headers in ({}, {"X-API-Key": READ}, {"Authorization": "Bearer nope"}):
                 created = client.post("/v1/indexes", json={"name": "x", "model": "tiny"}, headers=headers)
-                message = assert_error(created, 403, "permission_error")
+                message = assert_error(created, 403, "permission_error", code="admin_routes_closed")
                 assert "XALIGN_ADMIN_API_KEYS" in message
                 assert_error(client.post("/v1/models/tiny/reload", headers=headers), 403, "permission_error")
                 assert_error(client.delete("/v1/indexes/x", headers=headers), 403, "permission_error")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from error_body import assert_error
+from error_body import assert_error, assert_error_body
 from fastapi.testclient import TestClient
 
 from xalign.service.settings import Settings
@@ -42,7 +42,7 @@ def test_body_over_the_limit_by_content_length(client: TestClient) -> None:
     body = _body(50)
     assert len(body) > LIMIT
     response = client.post("/v1/embeddings", content=body, headers={"content-type": "application/json"})
-    message = assert_error(response, 413, "payload_too_large")
+    message = assert_error(response, 413, "payload_too_large", code="body_too_large")
     assert str(LIMIT) in message
     assert response.headers["x-request-id"]
     assert client.get("/health").status_code == 200
@@ -51,7 +51,8 @@ def test_body_over_the_limit_by_content_length(client: TestClient) -> None:
 def test_chunked_body_is_counted(client: TestClient) -> None:
     big, small = _body(50), _body(3)
     headers = {"content-type": "application/json"}
-    assert_error(client.post("/v1/embeddings", content=_chunks(big), headers=headers), 413, "payload_too_large")
+    chunked = client.post("/v1/embeddings", content=_chunks(big), headers=headers)
+    assert_error(chunked, 413, "payload_too_large", code="body_too_large")
     response = client.post("/v1/embeddings", content=_chunks(small), headers=headers)
     assert response.status_code == 200, response.text
     plain = client.post("/v1/embeddings", content=small, headers=headers)
@@ -62,33 +63,33 @@ def test_invalid_content_length_is_a_400(client: TestClient) -> None:
     response = client.post(
         "/v1/embeddings", content=b'{"input": "x"}', headers={"content-type": "application/json", "content-length": "x"}
     )
-    assert_error(response, 400, "invalid_request_error")
+    assert_error(response, 400, "invalid_request_error", code="invalid_content_length")
 
 
 @pytest.mark.parametrize(
-    ("payload", "status", "error_type", "param"),
+    ("payload", "status", "error_type", "param", "code"),
     [
-        ({"input": ["ok", 1]}, 422, "validation_error", None),
-        ({"input": ["ok", None]}, 422, "validation_error", None),
-        ({"input": [["a"]]}, 422, "validation_error", None),
-        ({"input": None}, 422, "validation_error", None),
-        ({"input": True}, 422, "validation_error", None),
-        ({"input": "x", "model": 7}, 422, "validation_error", "model"),
-        ({"input": "x", "model": ""}, 422, "validation_error", "model"),
-        ({"input": "x", "dimensions": "many"}, 422, "validation_error", "dimensions"),
-        ({"input": "x", "dimensions": -3}, 422, "validation_error", "dimensions"),
-        ({"input": "x", "encoding_format": None}, 422, "validation_error", "encoding_format"),
-        ({"input": ["\t\n "]}, 400, "invalid_request_error", "input"),
-        ({"input": ["y"] * 65}, 413, "payload_too_large", "input"),
-        ({"input": "y" * 1001}, 413, "payload_too_large", "input"),
-        ([{"input": "x"}], 422, "validation_error", None),
-        ("just a string", 422, "validation_error", None),
+        ({"input": ["ok", 1]}, 422, "validation_error", None, "validation_failed"),
+        ({"input": ["ok", None]}, 422, "validation_error", None, "validation_failed"),
+        ({"input": [["a"]]}, 422, "validation_error", None, "validation_failed"),
+        ({"input": None}, 422, "validation_error", None, "validation_failed"),
+        ({"input": True}, 422, "validation_error", None, "validation_failed"),
+        ({"input": "x", "model": 7}, 422, "validation_error", "model", "validation_failed"),
+        ({"input": "x", "model": ""}, 422, "validation_error", "model", "invalid_name"),
+        ({"input": "x", "dimensions": "many"}, 422, "validation_error", "dimensions", "validation_failed"),
+        ({"input": "x", "dimensions": -3}, 422, "validation_error", "dimensions", "validation_failed"),
+        ({"input": "x", "encoding_format": None}, 422, "validation_error", "encoding_format", "validation_failed"),
+        ({"input": ["\t\n "]}, 400, "invalid_request_error", "input", "empty_input"),
+        ({"input": ["y"] * 65}, 413, "payload_too_large", "input", "too_many_inputs"),
+        ({"input": "y" * 1001}, 413, "payload_too_large", "input", "input_too_long"),
+        ([{"input": "x"}], 422, "validation_error", None, "validation_failed"),
+        ("just a string", 422, "validation_error", None, "validation_failed"),
     ],
 )
 def test_more_bad_requests(
-    client: TestClient, payload: object, status: int, error_type: str, param: str | None
+    client: TestClient, payload: object, status: int, error_type: str, *, param: str | None, code: str
 ) -> None:
-    assert_error(client.post("/v1/embeddings", json=payload), status, error_type, param)
+    assert_error(client.post("/v1/embeddings", json=payload), status, error_type, param, code=code)
 
 
 @pytest.mark.parametrize(
@@ -105,14 +106,19 @@ def test_more_bad_requests(
 def test_malformed_bodies_get_a_4xx(client: TestClient, content: bytes, content_type: str) -> None:
     response = client.post("/v1/embeddings", content=content, headers={"content-type": content_type})
     assert 400 <= response.status_code < 500, response.text
-    assert set(response.json()["error"]) == {"type", "message", "param"}
+    assert_error_body(response.json())
     assert client.get("/health").status_code == 200
 
 
 def test_unknown_or_malformed_model_reference(client: TestClient) -> None:
-    assert_error(client.post("/v1/embeddings", json={"input": "x", "model": "nope@stable"}), 404, "not_found_error")
-    assert_error(client.post("/v1/embeddings", json={"input": "x", "model": "tiny:0"}), 422, "validation_error")
+    unknown = client.post("/v1/embeddings", json={"input": "x", "model": "nope@stable"})
+    assert_error(unknown, 404, "not_found_error", "model", code="model_not_found")
+    malformed = client.post("/v1/embeddings", json={"input": "x", "model": "tiny:0"})
+    assert_error(malformed, 422, "validation_error", "model", code="invalid_name")
     # A query parameter the route does not declare is ignored; the body's model decides.
     assert_error(
-        client.post("/v1/embeddings?model=tiny", json={"input": "x", "model": "tiny:9"}), 404, "not_found_error"
+        client.post("/v1/embeddings?model=tiny", json={"input": "x", "model": "tiny:9"}),
+        404,
+        "not_found_error",
+        code="model_version_not_found",
     )

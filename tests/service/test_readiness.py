@@ -29,7 +29,8 @@ def test_empty_store_is_not_ready(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(store=tmp_path))) as client:
         assert client.get("/health").status_code == 200
         assert_error(client.get("/ready"), 503, "service_unavailable")
-        assert_error(client.post("/v1/embeddings", json={"input": "x"}), 503, "service_unavailable")
+        embedded = client.post("/v1/embeddings", json={"input": "x"})
+        assert_error(embedded, 503, "service_unavailable", code="no_model_loaded")
 
 
 def test_corrupt_version_is_refused_and_reported(tiny_store: Path, tmp_path: Path) -> None:

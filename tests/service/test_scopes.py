@@ -14,6 +14,7 @@ from typing import Any
 
 import fastapi.routing
 import pytest
+from error_body import assert_error_body
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -39,6 +40,13 @@ CALLERS: dict[str, dict[str, str]] = {
     "admin key": {"Authorization": f"Bearer {ADMIN}"},
     "admin X-API-Key": {"X-API-Key": ADMIN},
 }
+# (type, code) of a refusal before the route: no key, an unknown key, a key without the scope, admin closed.
+AUTH_ERRORS = {
+    ("authentication_error", "missing_api_key"),
+    ("authentication_error", "invalid_api_key"),
+    ("permission_error", "insufficient_scope"),
+    ("permission_error", "admin_routes_closed"),
+}
 OK = "ok"  # reaches the route: any status but 401 and 403
 # (scope, configuration) → outcome per caller, in the order of CALLERS.
 EXPECTED: dict[tuple[str, str], tuple[int | str, ...]] = {
@@ -63,9 +71,15 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/indexes"): {"name": "tiny", "model": "tiny"},
     ("POST", "/v1/indexes/{name}/texts"): {"texts": ["hello"]},
     ("POST", "/v1/indexes/{name}/search"): {"query": "hello"},
+    ("POST", "/v1/tokenize"): {"input": "hello"},
+    ("POST", "/v1/similarity"): {"pairs": [["hello", "hallo"]]},
+    ("POST", "/v1/rerank"): {"query": "hello", "documents": ["hallo", "world"]},
+    # The store is shared and read-only: the admin routes reach the store and change nothing (404s).
+    ("POST", "/v1/models/{name}/promote"): {"version": 99},
+    ("POST", "/v1/models/{name}/rollback"): {"alias": "never-set"},
 }
-# Path parameters: the tiny model and an index named after it, and a mining job id that no job has.
-PATH_VALUES = {"name": "tiny", "job_id": "0" * 32}
+# Path parameters: the tiny model and an index named after it, a mining job id that no job has, a UI file.
+PATH_VALUES = {"name": "tiny", "model_id": "tiny", "job_id": "0" * 32, "path": "index.html"}
 CASES_RUN: list[int] = []
 
 
@@ -130,7 +144,8 @@ def test_every_route_every_caller(configured: tuple[str, TestClient], routes: li
             if _outcome(response.status_code) != expected:
                 wrong.append(f"{method} {path} ({scope}) {caller}: {response.status_code}, expected {expected}")
             elif expected in (401, 403):
-                assert response.json()["error"]["type"] in ("authentication_error", "permission_error")
+                error = assert_error_body(response.json())
+                assert (error["type"], error["code"]) in AUTH_ERRORS, error
     assert not wrong, "\n".join(wrong)
 
 

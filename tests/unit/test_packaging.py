@@ -24,10 +24,14 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "sklearn": ("scikit-learn",),
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
     "faiss": ("faiss-cpu", "faiss-gpu-cu12"),
+    "opentelemetry": ("opentelemetry-api",),
 }
 # Modules of an optional extra that one file imports inside its functions only, so the serving and offline
 # installs never reach them: module → (extra, that file).
-OPTIONAL: dict[str, tuple[str, str]] = {"ray": ("distributed", "runtime/mining/ray_executor.py")}
+OPTIONAL: dict[str, tuple[str, str]] = {
+    "ray": ("distributed", "runtime/mining/ray_executor.py"),
+    "opentelemetry": ("tracing", "service/tracing.py"),
+}
 
 
 def _project() -> dict[str, Any]:
@@ -122,7 +126,7 @@ def test_offline_side_needs_the_cpu_train_and_export_extras() -> None:
 def test_optional_modules_are_imported_lazily_by_one_file(module: str) -> None:
     # e.g. ray: only `xalign-mine --ray` imports it, so every other command runs without the extra.
     extra, owner = OPTIONAL[module]
-    assert module in _names(_project()["optional-dependencies"][extra])
+    assert _providers(module)[0] in _names(_project()["optional-dependencies"][extra])
     importers = {path for path, tree in _trees(SUBPACKAGES) for node in ast.walk(tree) if module in _tops(node)}
     assert importers == {owner}
     tree = dict(_trees([owner.split("/")[0]]))[owner]
