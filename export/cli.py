@@ -70,7 +70,16 @@ _FIELD_VALUES: dict[str, Callable[[Any], Any]] = {
     "data_files": lambda specs: tuple(parse_data_file(spec) for spec in specs),
     "evaluation": lambda path: read_evaluation(path) if path else {},
     "bucc_max": lambda limit: limit or None,  # 0: the whole sample
+    "text_prefixes": lambda specs: tuple(parse_text_prefix(spec) for spec in specs),
 }
+
+
+def parse_text_prefix(spec: str) -> tuple[str, str]:
+    """``TYPE=PREFIX`` (the prefix may be empty or hold ``=``) as (type, prefix)."""
+    kind, sep, prefix = spec.partition("=")
+    if not sep or not kind:
+        raise ValueError(f"--text-prefixes takes TYPE=PREFIX, got {spec!r}")
+    return kind, prefix
 
 
 # The ``default`` command's evaluation options, the same as ``onnx``'s.

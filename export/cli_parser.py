@@ -148,6 +148,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="tokens per text after truncation, specials included (default: 512)",
     )
     group.add_argument("--text-prefix", default="", help="prefix the service puts before every text, e.g. 'query: '")
+    group.add_argument(
+        "--text-prefixes",
+        nargs="+",
+        default=[],
+        metavar="TYPE=PREFIX",
+        help="prefixes a request chooses by input_type, e.g. 'query=query: ' 'passage=passage: '",
+    )
     group.add_argument("--languages", nargs="+", default=[], metavar="CODE", help="languages the model serves")
     _add_variants(group, "ONNX variants to publish; fp32 is required (default: fp32 int8)")
     group.add_argument(

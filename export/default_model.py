@@ -45,8 +45,10 @@ def default_config(
         pooling="mean",
         normalize=True,
         max_seq_length=512,
-        # E5 was trained with "query: " / "passage: " prefixes; symmetric tasks (bitext mining) use "query: ".
+        # E5 was trained with "query: " / "passage: " prefixes; symmetric tasks (bitext mining) use "query: ",
+        # and a request may choose either by ``input_type`` (retrieval: queries one way, passages the other).
         text_prefix="query: ",
+        text_prefixes=(("query", "query: "), ("passage", "passage: ")),
         languages=LANGUAGES,
         variants=variants,
         licenses=LICENSES,

@@ -112,6 +112,7 @@ class DualEncoderFamily:
             normalize=config.normalize,
             text_prefix=config.text_prefix,
             allowed_dimensions=config.allowed_dimensions,
+            text_prefixes=config.text_prefixes,
         )
 
     def stage(self, config: ExportConfig, model: DualEncoder, staging: Path) -> Staged:

@@ -23,6 +23,8 @@ class ExportConfig(PublishConfig):
     pooling: Pooling = "mean"
     normalize: bool = True
     text_prefix: str = ""
+    # (input type, prefix) pairs a request may choose by ``input_type`` (the manifest's ``text_prefixes``).
+    text_prefixes: tuple[tuple[str, str], ...] = ()
     # fp32 is always exported, the others derive from it (file names: ``modelstore/artifacts.py``).
     variants: tuple[str, ...] = ("fp32", "int8")
     quantize_embeddings: bool = True
@@ -75,6 +77,8 @@ class ExportConfig(PublishConfig):
             "allowed_dimensions": list(self.allowed_dimensions),
             "tatoeba_langs": list(self.tatoeba_langs) if self.tatoeba_dir is not None else [],
         }
+        if self.text_prefixes:  # only then, so versions published without them keep their fingerprints
+            settings["text_prefixes"] = dict(self.text_prefixes)
         if self.bucc_dir is not None:  # only then, so versions published before BUCC keep their fingerprints
             settings["bucc"] = {"pair": self.bucc_pair, "max": self.bucc_max}
         return settings

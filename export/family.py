@@ -44,10 +44,14 @@ class Serving:
     normalize: bool = True
     text_prefix: str = ""
     allowed_dimensions: tuple[int, ...] = ()
+    text_prefixes: tuple[tuple[str, str], ...] = ()
 
     def manifest_fields(self) -> dict[str, Any]:
         """These fields as ``ModelSpec`` takes them."""
-        return asdict(self) | {"allowed_dimensions": list(self.allowed_dimensions)}
+        return asdict(self) | {
+            "allowed_dimensions": list(self.allowed_dimensions),
+            "text_prefixes": dict(self.text_prefixes),
+        }
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,15 @@ from xalign.training.trainer.checkpoint import CheckpointManifest, read_manifest
 log = logging.getLogger(__name__)
 
 # The manifest fields a new version keeps from the version it replaces: clients see the same model.
-SERVING_CONTRACT = ("pooling", "normalize", "max_seq_length", "text_prefix", "languages", "allowed_dimensions")
+SERVING_CONTRACT = (
+    "pooling",
+    "normalize",
+    "max_seq_length",
+    "text_prefix",
+    "text_prefixes",
+    "languages",
+    "allowed_dimensions",
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,9 @@ def export_config(job: RetrainJob, recipe: Recipe, checkpoint: Path, current: Ma
     if current is None:
         return config
     kept = {name: getattr(current, name) for name in SERVING_CONTRACT}
-    kept |= {name: tuple(value) for name, value in kept.items() if isinstance(value, list)}  # config fields are tuples
+    # Config fields are tuples: lists as they are, mappings as (key, value) pairs.
+    kept |= {name: tuple(value) for name, value in kept.items() if isinstance(value, list)}
+    kept |= {name: tuple(value.items()) for name, value in kept.items() if isinstance(value, dict)}
     licenses = tuple(dict.fromkeys((*current.licenses, *config.licenses)))
     return replace(config, **kept, licenses=licenses)
 

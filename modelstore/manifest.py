@@ -84,6 +84,9 @@ class ModelSpec(_Strict):
     max_seq_length: int = Field(gt=0)
     # Prepended to every input text by the service (E5 models want "query: ").
     text_prefix: str = ""
+    # Prefixes by input type, which a request may choose (E5: {"query": "query: ", "passage": "passage: "});
+    # empty: the model has one kind of input and ``text_prefix`` applies to every text.
+    text_prefixes: dict[str, str] = Field(default_factory=dict)
     languages: list[str] = Field(default_factory=list)
     # Output sizes a client may ask for with `dimensions` (Matryoshka-trained models); empty: only the full size.
     allowed_dimensions: list[int] = Field(default_factory=list)
