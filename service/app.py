@@ -34,6 +34,7 @@ from xalign.service.routes import (
 from xalign.service.routes import metrics as metrics_route
 from xalign.service.search.index_service import IndexService
 from xalign.service.settings import Settings
+from xalign.service.tracing import fastapi_telemetry_off
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -61,7 +62,13 @@ def create_app(settings: Settings) -> FastAPI:
         await app.state.registry.close()
 
     # Every API route is checked against the one table of scopes (service/scopes.py).
-    app = FastAPI(title="xalign", version="0.1.0", lifespan=lifespan, dependencies=[Depends(authorize)])
+    app = FastAPI(
+        title="xalign",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(authorize)],
+        **fastapi_telemetry_off(),  # one span per request, ours, only with the setting tracing (service/tracing.py)
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)

@@ -16,10 +16,13 @@ installed without the extra runs as before; with ``tracing`` on and no extra, th
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
+
+from fastapi import FastAPI
 
 from xalign.service.asgi import ASGIApp, HttpMiddleware, Message, Receive, Scope, Send, method_label, route_template
 from xalign.service.log_config import request_id_var
@@ -42,7 +45,10 @@ class TracingUnavailableError(RuntimeError):
 def tracer_for(settings: Settings) -> Tracer:
     """The tracer of the service's spans: from the configured provider (console, see above, if none is)."""
     try:
-        from opentelemetry import trace  # noqa: PLC0415 (the extra is optional: imported only when tracing is on)
+        # The extra is optional: imported only when tracing is on. FastAPI may bring the API alone; the SDK is the
+        # extra's (a provider to export spans needs it).
+        import opentelemetry.sdk.trace  # noqa: F401, PLC0415
+        from opentelemetry import trace  # noqa: PLC0415
     except ImportError as exc:
         raise TracingUnavailableError(
             f"{env_name('tracing')} is on but OpenTelemetry is not installed: install the extra "
@@ -52,6 +58,15 @@ def tracer_for(settings: Settings) -> Tracer:
         trace.set_tracer_provider(console_provider(settings.tracing_service_name))
         log.info("tracing: spans are printed to stdout (OTEL_TRACES_EXPORTER=console)")
     return trace.get_tracer(INSTRUMENTATION)
+
+
+def fastapi_telemetry_off() -> dict[str, Any]:
+    """``FastAPI(...)`` keywords that turn FastAPI's own OpenTelemetry instrumentation off (FastAPI 0.16x+ has one;
+    older versions need none): the service's spans are :class:`RequestTracing`'s, one per request, made only when
+    ``tracing`` is on, whatever tracer provider the process has."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
 
 
 def _exporters() -> set[str]:
