@@ -12,14 +12,20 @@ can encode; they are refused while parsing with the error type ``INVALID_UNICODE
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from xalign.modelstore.names import MAX_NAME_LENGTH
-from xalign.service.errors import INVALID_UNICODE, InvalidRequestError, PayloadTooLargeError
+from xalign.service.errors import (
+    INPUT_TOO_LONG,
+    INVALID_UNICODE,
+    TOO_MANY_INPUTS,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
 from xalign.service.settings import Settings
 
 # Model and index names: the store's own rule (a name becomes a folder).
@@ -36,6 +42,8 @@ MAX_K = 1000
 MAX_DIMENSIONS = 1 << 16
 # /v1/senses top_words and top_contributions; the model's table narrows top_words further (422).
 MAX_TOP = 1000
+# /v1/rerank top_n: past any request's documents (a setting), so it only cuts what a request sends.
+MAX_TOP_N = 1 << 20
 # Index parameters: a handful of named integers (nlist, nprobe, train_size, m, ef_construction, ef_search).
 MAX_INDEX_PARAMS = 8
 MAX_PARAM_NAME_CHARS = 32
@@ -76,6 +84,9 @@ IndexParams = Annotated[dict[ParamName, int], Field(max_length=MAX_INDEX_PARAMS)
 K = Annotated[int, Field(ge=1, le=MAX_K)]
 Dimensions = Annotated[int, Field(ge=1, le=MAX_DIMENSIONS)]
 Top = Annotated[int, Field(ge=1, le=MAX_TOP)]
+TopN = Annotated[int, Field(ge=1, le=MAX_TOP_N)]
+# Which prefix a text gets, where the model's manifest defines one per type (``text_prefixes``).
+InputType = Literal["query", "passage"]
 
 
 def check_text(text: str, settings: Settings, param: str, shown: str | None = None) -> str:
@@ -83,16 +94,32 @@ def check_text(text: str, settings: Settings, param: str, shown: str | None = No
     shown = shown or param
     # Length first: a cheap O(1) refusal before any pass over a huge text.
     if len(text) > settings.max_chars_per_input:
-        raise PayloadTooLargeError(f"{shown} is longer than {settings.max_chars_per_input} characters", param)
+        message = f"{shown} is longer than {settings.max_chars_per_input} characters"
+        raise PayloadTooLargeError(message, param, code=INPUT_TOO_LONG)
     if not text.strip():
-        raise InvalidRequestError(f"{shown} is empty", param)
+        raise InvalidRequestError(f"{shown} is empty", param, code="empty_input")
     return text
 
 
 def check_texts(texts: Sequence[str], settings: Settings, param: str) -> list[str]:
     """``texts`` if within the request limits and none is blank; else 400 or 413 naming ``param``."""
     if not texts:
-        raise InvalidRequestError(f"{param} must not be empty", param)
+        raise InvalidRequestError(f"{param} must not be empty", param, code="empty_input")
     if len(texts) > settings.max_inputs_per_request:
-        raise PayloadTooLargeError(f"at most {settings.max_inputs_per_request} texts per request", param)
+        message = f"at most {settings.max_inputs_per_request} texts per request"
+        raise PayloadTooLargeError(message, param, code=TOO_MANY_INPUTS)
     return [check_text(text, settings, param, f"{param}[{i}]") for i, text in enumerate(texts)]
+
+
+def check_pairs(pairs: Sequence[tuple[str, str]], settings: Settings, param: str) -> list[str]:
+    """The texts of ``pairs`` in order (2 per pair), within the request limits: a pair counts as 2 texts."""
+    if not pairs:
+        raise InvalidRequestError(f"{param} must not be empty", param, code="empty_input")
+    if 2 * len(pairs) > settings.max_inputs_per_request:
+        message = f"at most {settings.max_inputs_per_request // 2} pairs per request (2 texts each)"
+        raise PayloadTooLargeError(message, param, code=TOO_MANY_INPUTS)
+    return [
+        check_text(text, settings, param, f"{param}[{i}][{j}]")
+        for i, pair in enumerate(pairs)
+        for j, text in enumerate(pair)
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,8 +13,10 @@ from xalign.modelstore import Manifest, ModelStore, StoreError
 from xalign.modelstore.refs import ModelRef
 from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.runtime.senses.engine import SenseEngine
+from xalign.runtime.tokenization import Tokenized
 from xalign.service.engine.admission import WorkSlots
-from xalign.service.engine.batcher import Batcher, BatchPolicy
+from xalign.service.engine.batcher import Batcher, BatchPolicy, tokenize_off_loop
+from xalign.service.errors import UnprocessableError
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings
 
@@ -50,12 +54,42 @@ class LoadedModel:
         """The id clients see: ``name:version``."""
         return f"{self.manifest.name}:{self.manifest.version}"
 
-    async def embed(self, texts: list[str], param: str | None = "input") -> tuple[Vectors, int]:
-        """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, token count).
+    async def embed(
+        self,
+        texts: list[str],
+        param: str | None = "input",
+        *,
+        prefixes: Sequence[str] | None = None,
+        truncate: bool = True,
+    ) -> tuple[Vectors, int]:
+        """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, embedded token count).
 
-        Admitted whole or refused whole (429, or 413 naming ``param`` over the per-request token maximum).
+        ``prefixes``: each text's prefix (None: the manifest's ``text_prefix``). Admitted whole or refused
+        whole (429, or 413 naming ``param`` over the per-request token maximum, or, with ``truncate`` false,
+        naming the first text longer than the model's token limit).
         """
-        return await self.batcher.submit(texts, param)
+        return await self.batcher.submit(texts, param, prefixes=prefixes, truncate=truncate)
+
+    async def tokenize(self, texts: list[str], prefix: str) -> list[Tokenized]:
+        """``texts`` as the model sees them after ``prefix``: ids, token strings, whether truncation cut them."""
+        work = functools.partial(self.encoder.tokenizer.tokenize, texts, [prefix] * len(texts))
+        return await tokenize_off_loop(texts, work)
+
+    def prefix(self, input_type: str | None) -> str:
+        """The prefix of ``input_type`` (None: the manifest's ``text_prefix``); 422 for a type it has none for."""
+        if input_type is None:
+            return self.manifest.text_prefix
+        prefix = self.manifest.text_prefixes.get(input_type)
+        if prefix is None:
+            defined = sorted(self.manifest.text_prefixes) or "none"
+            raise UnprocessableError(
+                f"{self.id} defines no prefix for input_type {input_type!r} (it defines: {defined})", "input_type"
+            )
+        return prefix
+
+    def prefix_or_default(self, input_type: str) -> str:
+        """The prefix of ``input_type`` where the model defines one, else the manifest's ``text_prefix``."""
+        return self.manifest.text_prefixes.get(input_type, self.manifest.text_prefix)
 
 
 def smoke_check(loaded: LoadedModel) -> None:

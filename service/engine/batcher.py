@@ -24,15 +24,16 @@ import contextlib
 import functools
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.service.engine.admission import Admission, Bounds
-from xalign.service.errors import NotReadyError, PayloadTooLargeError, QueueTimeoutError
+from xalign.service.errors import INPUT_TOO_LONG, NotReadyError, PayloadTooLargeError, QueueTimeoutError
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings
 
@@ -43,6 +44,15 @@ _INLINE_TOKENIZE_CHARS = 4096
 # Measured on the protocol texts (8 clients x 32 sentences): padded tokens +30% over a global sort with
 # 4 batches, +17% with 8; the price is that a newcomer may wait behind 8 batches instead of 4.
 _WINDOW_BATCHES = 8
+
+T = TypeVar("T")
+
+
+async def tokenize_off_loop(texts: Sequence[str], work: Callable[[], T]) -> T:
+    """Run ``work``, which tokenises ``texts``, on the event loop when they are short, else on a worker thread."""
+    if sum(len(t) for t in texts) <= _INLINE_TOKENIZE_CHARS:
+        return work()
+    return await asyncio.to_thread(work)
 
 
 @dataclass(frozen=True)
@@ -126,12 +136,21 @@ class Batcher:
         """Whether the worker task exists (a retired version's ends once idle)."""
         return self._worker is not None
 
-    async def submit(self, texts: Sequence[str], param: str | None = "input") -> tuple[Vectors, int]:
-        """Embed ``texts`` with whatever else is queued: (n,) → ((n, dim) vectors, real token count).
+    async def submit(
+        self,
+        texts: Sequence[str],
+        param: str | None = "input",
+        *,
+        prefixes: Sequence[str] | None = None,
+        truncate: bool = True,
+    ) -> tuple[Vectors, int]:
+        """Embed ``texts`` with whatever else is queued: (n,) → ((n, dim) vectors, embedded token count).
 
-        Raises ``OverloadedError`` (429) when the queue has no room for the whole request,
-        ``PayloadTooLargeError`` (413, naming ``param``) over the per-request token maximum, and
-        ``QueueTimeoutError`` (503) when none of its texts could start within ``queue_timeout_s``.
+        ``prefixes`` gives each text its own prefix (None: the model's); texts with different prefixes share
+        batches. Raises ``OverloadedError`` (429) when the queue has no room for the whole request,
+        ``PayloadTooLargeError`` (413, naming ``param``) over the per-request token maximum or, with
+        ``truncate`` false, for a text longer than the model's token limit, and ``QueueTimeoutError`` (503)
+        when none of its texts could start within ``queue_timeout_s``.
         """
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32), 0
@@ -140,7 +159,7 @@ class Batcher:
         self.admission.precheck(len(texts))
         self._active += 1
         try:
-            ids = await self._tokenize(texts)
+            ids = await self._tokenize(texts, prefixes, truncate, param)
             tokens = sum(len(x) for x in ids)
             self._reserve(len(ids), tokens, param)
             # No await between the reservation and the enqueue: the bound holds across concurrent requests.
@@ -181,10 +200,28 @@ class Batcher:
             job.drop_reason = reason
             job.future.cancel()
 
-    async def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        if sum(len(t) for t in texts) <= _INLINE_TOKENIZE_CHARS:
-            return self.encoder.tokenizer.encode_ids(texts)
-        return await asyncio.to_thread(self.encoder.tokenizer.encode_ids, texts)
+    async def _tokenize(
+        self, texts: Sequence[str], prefixes: Sequence[str] | None, truncate: bool, param: str | None
+    ) -> list[list[int]]:
+        return await tokenize_off_loop(texts, functools.partial(self._encode, texts, prefixes, truncate, param))
+
+    def _encode(
+        self, texts: Sequence[str], prefixes: Sequence[str] | None, truncate: bool, param: str | None
+    ) -> list[list[int]]:
+        """Each text's ids, tokenised once; with ``truncate`` false, 413 for the first text the limit would cut."""
+        ids, counts = self.encoder.tokenizer.encode_counted(texts, prefixes)
+        if not truncate:
+            limit = self.encoder.tokenizer.max_length
+            row = next((i for i, count in enumerate(counts) if count > limit), None)
+            if row is not None:
+                shown = f"{param}[{row}]" if param else f"text {row}"
+                raise PayloadTooLargeError(
+                    f"{shown} has {counts[row]} tokens, more than the {limit} {self.label} takes "
+                    f"(truncate: true embeds its first {limit})",
+                    shown if param else None,
+                    code=INPUT_TOO_LONG,
+                )
+        return ids
 
     def _enqueue(self, ids: list[list[int]], tokens: int) -> _Job:
         self._ensure_worker()

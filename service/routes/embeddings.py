@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from xalign.runtime.onnx_encoder import Vectors
 from xalign.service.dependencies import RegistryDep, SettingsDep
 from xalign.service.errors import InvalidRequestError, UnprocessableError
-from xalign.service.limits import Dimensions, ModelRef, Text, User, check_texts
+from xalign.service.limits import Dimensions, InputType, ModelRef, Text, User, check_texts
 from xalign.service.loaded_model import LoadedModel
 from xalign.service.openapi import EMBEDS, error_responses
 from xalign.service.settings import Settings
@@ -30,6 +30,10 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Dimensions | None = None
     user: User | None = None
+    # False: an input past the model's token limit answers 413 instead of being embedded cut.
+    truncate: bool = True
+    # The manifest's prefix for this type (``text_prefixes``); None: its ``text_prefix``.
+    input_type: InputType | None = None
 
 
 class Embedding(BaseModel):
@@ -75,10 +79,14 @@ def _encode_row(row: Vectors, encoding_format: str) -> list[float] | str:
 async def create_embeddings(
     request: EmbeddingRequest, registry: RegistryDep, settings: SettingsDep
 ) -> EmbeddingResponse:
-    """Embed one text or a list of texts with the requested (or default) model."""
+    """Embed one text or a list of texts with the requested (or default) model.
+
+    ``usage`` counts the tokens embedded (after truncation).
+    """
     texts = _texts(request, settings)
     model = await registry.get(request.model)
-    vectors, tokens = await model.embed(texts)
+    prefixes = [model.prefix(request.input_type)] * len(texts)
+    vectors, tokens = await model.embed(texts, prefixes=prefixes, truncate=request.truncate)
     vectors = _resize(vectors, request.dimensions, model)
     data = [Embedding(index=i, embedding=_encode_row(v, request.encoding_format)) for i, v in enumerate(vectors)]
     return EmbeddingResponse(data=data, model=model.id, usage=Usage.of(tokens))
