@@ -15,6 +15,9 @@ and tgt->src is the same over the transposed similarity matrix (LaBSE's bidirect
 averages the two directions; the additive margin ``m`` (LaBSE uses 0.3 with a scale instead of a temperature)
 is 0 by default, which is plain InfoNCE. The result is a scalar.
 
+``extra_tgt`` (M, D), when given, adds M more candidates (hard negatives) to every src row's ranking: the
+src->tgt logits become (B, B + M). The tgt->src direction ranks the B sources as before.
+
 Similarities are computed in float32 even under autocast: with tau = 0.05 the logits reach 20, where bfloat16
 rounds by 0.125.
 """
@@ -53,17 +56,24 @@ def translation_ranking_loss(
     temperature: float = DEFAULT_TEMPERATURE,
     symmetric: bool = True,
     margin: float = 0.0,
+    *,
+    extra_tgt: Tensor | None = None,
 ) -> Tensor:
     """In-batch InfoNCE translation ranking of ``src`` (B, D) against ``tgt`` (B, D); returns a scalar.
 
     ``symmetric`` averages src->tgt and tgt->src; otherwise only src->tgt. ``margin`` is LaBSE's additive
-    margin on the positive pair (0 = plain InfoNCE). An empty batch gives 0.
+    margin on the positive pair (0 = plain InfoNCE). ``extra_tgt`` (M, D) are more src->tgt candidates (hard
+    negatives). An empty batch gives 0.
     """
     if src.shape[0] == 0:
         return (src.sum() + tgt.sum()).float()  # 0 (empty sums), still in the graph so backward() works
     logits = similarity_logits(src, tgt, temperature, margin)  # (B, B)
     labels = torch.arange(logits.shape[0], device=logits.device)  # (B,) the diagonal is the positive
-    forward = F.cross_entropy(logits, labels)
+    ranked = logits
+    if extra_tgt is not None and extra_tgt.shape[0] > 0:
+        extra = F.normalize(src.float(), dim=-1) @ F.normalize(extra_tgt.float(), dim=-1).T / temperature  # (B, M)
+        ranked = torch.cat([logits, extra], dim=1)  # (B, B + M)
+    forward = F.cross_entropy(ranked, labels)
     if not symmetric:
         return forward
     backward = F.cross_entropy(logits.T, labels)

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, ValidationInfo
 from pydantic.dataclasses import dataclass
 
 from xalign.training.recipes.base import RECIPE_CONFIG, DataPath, RecipePath, recipe_dir_of, require, resolve_path
+from xalign.training.recipes.efficiency import HardNegatives, check_efficiency
 
 ObjectiveName = Literal[
     "translation_ranking", "multiway_contrastive", "representation_translation", "align_mlm", "mlm",
@@ -183,6 +184,12 @@ class Recipe:
     available (one GPU per torchrun process), else on CPU. ``train_top_layers`` N trains only the top N encoder
     layers (embeddings, lower layers and pooler frozen; ``freeze_embeddings`` is implied), so the trained model
     differs from its base by a small delta (``training.delta``); checked against the model's depth at build.
+
+    Efficiency options (all off by default): ``cache_frozen_layers`` keeps the frozen layers' output on disk
+    (``frozen_cache_dir``, default ``<cache_dir>/frozen-layers``; frozen layers then run without dropout);
+    ``grad_cache_chunk`` N > 0 embeds each batch N texts at a time (gradient caching); ``gather_negatives``
+    makes every process's batch a negative of every other's under DDP; ``hard_negatives`` mines negatives every
+    epoch; ``group_batches`` forms batches of similar examples (see ``efficiency.py`` and ``training/trainer``).
     """
 
     base: ModelRef
@@ -208,6 +215,12 @@ class Recipe:
     max_grad_norm: float = 1.0
     freeze_embeddings: bool = False
     train_top_layers: int | None = None
+    cache_frozen_layers: bool = False
+    frozen_cache_dir: RecipePath | None = None
+    grad_cache_chunk: int = 0
+    gather_negatives: bool = False
+    hard_negatives: HardNegatives | None = None
+    group_batches: bool = False
     seed: int = 0
     eval_every: int = 0
     dev: DevEval | None = None
@@ -258,6 +271,13 @@ class Recipe:
             self.train_top_layers is None or not masked,
             "train_top_layers",
             f"cannot be combined with {', '.join(masked)}, which needs trainable word embeddings",
+        )
+        check_efficiency(
+            names,
+            top_layers=self.train_top_layers,
+            cache=self.cache_frozen_layers,
+            grad_cache_chunk=self.grad_cache_chunk,
+            hard=self.hard_negatives,
         )
 
     def _check_schedule(self) -> None:

@@ -8,6 +8,9 @@ What a batch holds depends on the recipe's objectives (``Needs``):
 * ``multiway`` (multi-way contrastive): every language of every row, as a (rows, languages) index table.
 * ``masked`` (mlm, align_mlm): one text per row (language drawn at random), BERT-masked.
 * ``dictionary`` (align_mlm): word pairs drawn from the dictionaries, as subword pieces.
+* ``frozen`` (``cache_frozen_layers``): the frozen layers' states of the text table (``frozen_states.py``).
+* ``negatives`` (``hard_negatives``): per row, the table rows of its mined negatives: each negative example's
+  text in the row's target language (``hard_negative_epochs.py``).
 
 Every random draw comes from a generator seeded by ``(seed, epoch, position)`` of the example in the data
 order (``order.py``), never from global state: a resumed run or another process count draws the same.
@@ -17,9 +20,9 @@ special nor part of the prefix (the ones worth predicting or masking).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -61,7 +64,8 @@ class MaskedTexts:
 class Batch:
     """One process's micro-step: ``size`` rows and the tensors its objectives need (None when not needed).
 
-    ``pairs`` (size, 2) and ``multiway`` (size, len(languages)) index rows of ``texts``; -1 = absent.
+    ``pairs`` (size, 2), ``multiway`` (size, len(languages)) and ``negatives`` (size, count) index rows of
+    ``texts``; -1 = absent. ``frozen`` (len(texts), S, H) holds the frozen layers' states of ``texts``.
     """
 
     size: int
@@ -71,14 +75,16 @@ class Batch:
     languages: tuple[str, ...] = ()
     masked: MaskedTexts | None = None
     dictionary: tuple[PaddedPieces, PaddedPieces] | None = None
+    frozen: Tensor | None = None
+    negatives: Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         """The same batch with every tensor on ``device``."""
+        tensors = {"pairs": self.pairs, "multiway": self.multiway, "frozen": self.frozen, "negatives": self.negatives}
         moved: dict[str, Any] = {
-            "texts": self.texts.to(device) if self.texts is not None else None,
-            "pairs": self.pairs.to(device) if self.pairs is not None else None,
-            "multiway": self.multiway.to(device) if self.multiway is not None else None,
+            name: value.to(device) if value is not None else None for name, value in tensors.items()
         }
+        moved["texts"] = self.texts.to(device) if self.texts is not None else None
         if self.masked is not None:
             moved["masked"] = MaskedTexts(
                 *(t.to(device) for t in (self.masked.ids, self.masked.mask, self.masked.labels))
@@ -86,6 +92,14 @@ class Batch:
         if self.dictionary is not None:
             moved["dictionary"] = tuple(PaddedPieces(p.ids.to(device), p.mask.to(device)) for p in self.dictionary)
         return replace(self, **moved)
+
+    def text_rows(self, rows: slice) -> Batch:
+        """A batch of only ``rows`` of the text table (and their frozen states): a chunk to embed."""
+        if self.texts is None:
+            raise RuntimeError("this batch has no texts")
+        texts = Tokenized(self.texts.ids[rows], self.texts.mask[rows], self.texts.content[rows])
+        frozen = self.frozen[rows] if self.frozen is not None else None
+        return Batch(size=int(texts.ids.shape[0]), texts=texts, frozen=frozen)
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,18 @@ class TextTokenizer:
         return {int(i) for i in ids if i is not None and i != unk}
 
 
+# The frozen layers' states (N, S, H) of texts tokenized as (N, S) (``frozen_states.FrozenStates``).
+FrozenStatesFn = Callable[[Sequence[str], Tokenized], Tensor]
+
+
+class NegativeSource(Protocol):
+    """Where the collator finds each example's hard negatives (``hard_negative_epochs.HardNegativeEpochs``)."""
+
+    def negatives(self, epoch: int, index: int) -> Sequence[ParallelRow]:
+        """The rows mined as hard negatives of example ``index`` in ``epoch``."""
+        ...
+
+
 def example_rng(seed: int, epoch: int, position: int, stream: int) -> np.random.Generator:
     """The generator of one example's draws of one kind; depends on nothing else."""
     return np.random.default_rng([seed, epoch, position, stream])
@@ -166,6 +192,8 @@ class Collator:
         mask_token_id: int | None = None,
         vocab_size: int = 0,
         dictionary: Sequence[WordPair] = (),
+        frozen_states: FrozenStatesFn | None = None,
+        negatives: NegativeSource | None = None,
     ) -> None:
         if needs.mask_prob > 0 and mask_token_id is None:
             raise ValueError("the tokenizer has no mask token; mlm and align_mlm need one")
@@ -178,6 +206,8 @@ class Collator:
         self.mask_token_id = mask_token_id
         self.vocab_size = vocab_size
         self.dictionary = list(dictionary)
+        self.frozen_states = frozen_states
+        self.negative_source = negatives
         self._skip_ids = tokenizer.skip_ids() if dictionary else set()
         self._special_ids = sorted(set(tokenizer.tokenizer.all_special_ids))
 
@@ -188,12 +218,17 @@ class Collator:
         texts: dict[str, int] = {}  # unique text -> its row in the text table
         batch = Batch(size=len(rows))
         if self.needs.pairs:
-            batch = replace(batch, pairs=self._pairs(rows, window, texts))
+            pairs = self._pairs(rows, window, texts)
+            batch = replace(batch, pairs=pairs)
+            if self.negative_source is not None:
+                batch = replace(batch, negatives=self._negatives(rows, window, pairs, texts))
         if self.needs.multiway:
             languages = tuple(sorted({lang for row in rows for lang in row.langs}))
             batch = replace(batch, multiway=self._multiway(rows, languages, texts), languages=languages)
         if texts:
-            batch = replace(batch, texts=self.tokenizer(list(texts)))
+            tokens = self.tokenizer(list(texts))
+            frozen = self.frozen_states(list(texts), tokens) if self.frozen_states is not None else None
+            batch = replace(batch, texts=tokens, frozen=frozen)
         if self.needs.mask_prob > 0:
             batch = replace(batch, masked=self._masked(rows, window))
         if self.needs.word_pairs > 0:
@@ -206,6 +241,22 @@ class Collator:
             src, tgt = choose_pair(row, example_rng(self.seed, window.epoch, position, _PAIR_STREAM), self.pivot)
             index.append([texts.setdefault(row.texts[lang], len(texts)) for lang in (src, tgt)])
         return torch.tensor(index, dtype=torch.long)  # (B, 2)
+
+    def _negatives(self, rows: Sequence[ParallelRow], window: Window, pairs: Tensor, texts: dict[str, int]) -> Tensor:
+        """(B, count) table rows of each row's negatives in its target language; -1 where there is none.
+
+        A negative that is some row's target (a duplicate translation) is dropped: it would be a false negative.
+        """
+        assert self.negative_source is not None
+        targets = set(pairs[:, 1].tolist())
+        chosen: list[list[int]] = []
+        for row, index, position in zip(rows, window.indices, window.positions, strict=True):
+            _, lang = choose_pair(row, example_rng(self.seed, window.epoch, position, _PAIR_STREAM), self.pivot)
+            found = [other.texts[lang] for other in self.negative_source.negatives(window.epoch, index)
+                     if lang in other.texts and texts.get(other.texts[lang]) not in targets]  # fmt: skip
+            chosen.append([texts.setdefault(text, len(texts)) for text in found])
+        width = max((len(row) for row in chosen), default=0)
+        return torch.tensor([row + [-1] * (width - len(row)) for row in chosen], dtype=torch.long).view(-1, width)
 
     def _multiway(self, rows: Sequence[ParallelRow], languages: tuple[str, ...], texts: dict[str, int]) -> Tensor:
         index = [

@@ -32,6 +32,8 @@ from xalign.training.trainer.checkpoint import (
 )
 from xalign.training.trainer.dev_eval import load_dev_pairs
 from xalign.training.trainer.distributed import DistContext
+from xalign.training.trainer.frozen_cache import StateCache
+from xalign.training.trainer.frozen_states import FrozenStates, cache_folder
 from xalign.training.trainer.optim import build_optimizer, build_scheduler
 from xalign.training.trainer.order import Cursor, DataOrder
 from xalign.training.trainer.sources import TrainingData, describe, dev_files, load_training_data
@@ -47,6 +49,10 @@ TRAINING_KEYS = (
     "deduplicate", "batch_size", "grad_accum", "lr", "warmup_steps", "decay", "weight_decay", "max_grad_norm",
     "freeze_embeddings", "train_top_layers", "seed",
 )  # fmt: skip
+# Keys added later, with the value a checkpoint that lacks them was trained with (a changed one refuses resume).
+TRAINING_KEY_DEFAULTS = {
+    "cache_frozen_layers": False, "gather_negatives": False, "hard_negatives": None, "group_batches": False,
+}  # fmt: skip
 
 
 @dataclass
@@ -71,6 +77,7 @@ class TrainingRun:
     cursor: Cursor = field(default_factory=Cursor)
     metrics: dict[str, Any] = field(default_factory=dict)
     resumed_from: Path | None = None
+    frozen: FrozenStates | None = None
 
 
 def resolve_base(recipe: Recipe) -> Path:
@@ -101,6 +108,7 @@ def check_resumable(manifest: CheckpointManifest, recipe: Recipe, data: Training
     """``ValueError`` naming what differs when ``recipe`` and ``data`` cannot continue ``manifest``'s run."""
     now = recipe_to_dict(recipe)
     changed = [key for key in TRAINING_KEYS if manifest.recipe.get(key) != now[key]]
+    changed += [key for key, old in TRAINING_KEY_DEFAULTS.items() if manifest.recipe.get(key, old) != now[key]]
     if changed:
         raise ValueError(f"cannot resume: the recipe changed {', '.join(changed)} since the checkpoint")
     then = {(f.path, f.sha256) for corpus in manifest.data for f in corpus.files}
@@ -127,10 +135,12 @@ def build_module(recipe: Recipe, encoder: Any) -> TrainModule:
         max_positions=max_length(recipe, config),
         word_embeddings=encoder.get_input_embeddings(),
         load_base=lambda: AutoModel.from_pretrained(str(resolve_base(recipe))),
+        gather=recipe.gather_negatives,
     )
     torch.manual_seed(recipe.seed)
     tasks: dict[str, Task] = {objective.name: build_task(objective, setup) for objective in recipe.objectives}
-    return TrainModule(encoder, tasks, recipe.pooling)
+    cached = int(config.num_hidden_layers) - top if recipe.cache_frozen_layers and top is not None else None
+    return TrainModule(encoder, tasks, recipe.pooling, frozen_layers=cached)
 
 
 def max_length(recipe: Recipe, config: Any) -> int:
@@ -155,6 +165,7 @@ def build_run(
     optimizer = build_optimizer(module.named_parameters(), recipe.lr, recipe.weight_decay)
     scheduler = build_scheduler(optimizer, recipe.warmup_steps, recipe.steps, recipe.decay)
     text_tokenizer = TextTokenizer(tokenizer, recipe.prefix, max_length(recipe, encoder.config))
+    frozen = frozen_states(recipe, module, text_tokenizer, data)
     run = TrainingRun(
         recipe=recipe,
         context=context,
@@ -165,9 +176,10 @@ def build_run(
         scheduler=scheduler,
         data=data,
         order=DataOrder(len(data.examples), recipe.seed, recipe.batch_size, recipe.grad_accum * context.world_size),
-        collator=_collator(recipe, text_tokenizer, encoder, module.needs(), data),
+        collator=_collator(recipe, text_tokenizer, encoder, module.needs(), data, frozen=frozen),
         base_model=manifest.base_model if manifest is not None else base_model_name(recipe),
         recipe_file=recipe_file,
+        frozen=frozen,
     )
     _load_dev(run)
     if start is not None and manifest is not None:
@@ -175,8 +187,28 @@ def build_run(
     return run
 
 
+def frozen_states(
+    recipe: Recipe, module: TrainModule, text_tokenizer: TextTokenizer, data: TrainingData
+) -> FrozenStates | None:
+    """The frozen layers' cache of this model, tokenizer and data (None unless ``cache_frozen_layers``)."""
+    if module.frozen_layers is None:
+        return None
+    root = recipe.frozen_cache_dir or recipe.cache_dir / "frozen-layers"
+    folder = cache_folder(root, module.encoder, text_tokenizer, module.frozen_layers, data.corpora)
+    encoder: Any = module.encoder
+    cache = StateCache(folder, int(encoder.config.hidden_size))
+    log.info("frozen-layer cache %s: %d texts cached", folder, len(cache))
+    return FrozenStates(cache, module.encoder, text_tokenizer, module.frozen_layers)
+
+
 def _collator(
-    recipe: Recipe, text_tokenizer: TextTokenizer, encoder: Any, needs: Needs, data: TrainingData
+    recipe: Recipe,
+    text_tokenizer: TextTokenizer,
+    encoder: Any,
+    needs: Needs,
+    data: TrainingData,
+    *,
+    frozen: FrozenStates | None = None,
 ) -> Collator:
     return Collator(
         text_tokenizer,
@@ -186,6 +218,7 @@ def _collator(
         mask_token_id=text_tokenizer.tokenizer.mask_token_id,
         vocab_size=int(encoder.config.vocab_size),
         dictionary=data.dictionary,
+        frozen_states=frozen,
     )
 
 

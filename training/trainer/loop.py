@@ -6,7 +6,8 @@ from ``(seed, step, slot)`` (so dropout does not depend on what ran before: an i
 computes exactly what an uninterrupted one does), and backpropagates the weighted total loss divided by
 ``grad_accum``. Under DDP the gradients are averaged across processes on the last micro-step only. Then:
 gradient clipping, AdamW, the schedule. N processes with ``grad_accum`` 1 thus compute the same update as one
-process with ``grad_accum`` N (up to float rounding).
+process with ``grad_accum`` N (up to float rounding). With ``grad_cache_chunk`` the micro-step's backward is
+gradient caching's (``training/objectives/grad_cache.py``): the same gradients, a chunk's activations at a time.
 
 Rank 0 logs a JSON line per step (``metrics.jsonl``), draws the progress bar, evaluates on the Tatoeba dev
 files every ``eval_every`` steps, saves a checkpoint every ``save_every`` steps and at the end (or at
@@ -26,13 +27,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xalign.training.objectives.grad_cache import grad_cache_step
 from xalign.training.recipes.base import recipe_to_dict
 from xalign.training.recipes.recipe import Recipe
 from xalign.training.run_manifest import library_versions
+from xalign.training.trainer.batches import Batch
 from xalign.training.trainer.build import TrainingRun, build_run
 from xalign.training.trainer.checkpoint import CheckpointManifest, latest_checkpoint, save_checkpoint
 from xalign.training.trainer.dev_eval import LiveEncoder, evaluate_dev
 from xalign.training.trainer.distributed import init_distributed, mean_across, no_sync, process_group, wrap
+from xalign.training.trainer.distributed_gather import shared_chunks
 from xalign.training.trainer.metrics_log import METRICS_FILE, MetricsLog, redraw_loss_curve
 from xalign.training.trainer.provenance import code_revision
 
@@ -100,6 +104,8 @@ class Loop:
                 self._after_step(record, final=run.step == target)
         finally:
             bar.close()
+            if run.frozen is not None:
+                run.frozen.cache.flush()
         return TrainResult(run.step, self.last_checkpoint or latest_checkpoint(recipe.output), dict(run.metrics))
 
     def _log_start(self, target: int) -> None:
@@ -117,10 +123,27 @@ class Loop:
         window, self.next_cursor = run.order.take(run.cursor, slot)
         batch = run.collator([run.data.examples[i] for i in window.indices], window).to(run.context.device)
         torch.manual_seed(step_seed(self.recipe.seed, run.step, slot))
-        with no_sync(self.model, skip=micro < self.recipe.grad_accum - 1):
+        last = micro == self.recipe.grad_accum - 1
+        if self.recipe.grad_cache_chunk:
+            return self._cached_micro_step(batch, last)
+        with no_sync(self.model, skip=not last):
             total, losses = self.model(batch)
             (total / self.recipe.grad_accum).backward()
         return total.detach(), losses
+
+    def _cached_micro_step(self, batch: Batch, last: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The micro-step by gradient caching: chunks embedded through the DDP wrapper, synced on the last."""
+        if batch.texts is None:
+            raise RuntimeError("gradient caching needs a batch of texts")
+        rows = int(batch.texts.ids.shape[0])
+        chunks = shared_chunks(rows, self.recipe.grad_cache_chunk, self.training_run.context.device)
+        return grad_cache_step(
+            len(chunks),
+            lambda index: self.model(batch.text_rows(chunks[index]), embed_only=True)[0],
+            lambda pooled: self.training_run.module(batch, pooled=pooled),
+            lambda last_chunk: no_sync(self.model, skip=not (last and last_chunk)),
+            scale=1 / self.recipe.grad_accum,
+        )
 
     def _optimizer_step(self) -> dict[str, Any]:
         """One optimizer step over ``grad_accum`` micro-steps; returns its metrics record."""

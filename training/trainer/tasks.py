@@ -2,8 +2,10 @@
 
 A task is an ``nn.Module`` so that its head (the RTL decoder, the MLM head) trains and is saved with it; tasks
 without a head have no parameters. All tasks of a step share one ``StepContext``, which runs the encoder over
-the batch's texts once, however many tasks use the sentence embeddings. ``TASKS`` maps each objective name
-of a recipe to its adapter class.
+the batch's texts once, however many tasks use the sentence embeddings (or takes them ready-made: gradient
+caching, ``training/objectives/grad_cache.py``), and runs only the top layers when the batch carries the frozen
+layers' states. With ``gather`` the contrastive tasks rank against every process's batch
+(``distributed_gather.py``). ``TASKS`` maps each objective name of a recipe to its adapter class.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from xalign.training.evaluate.encoder import Pooling, pool
+from xalign.training.models.bert_split import top_states
 from xalign.training.objectives.align_mlm import MlmHead, dictionary_alignment_loss, mlm_loss
 from xalign.training.objectives.embedding_distillation import embedding_distillation_loss
 from xalign.training.objectives.multiway_contrastive import multiway_contrastive_loss
@@ -24,6 +27,7 @@ from xalign.training.objectives.representation_translation import Representation
 from xalign.training.objectives.translation_ranking import translation_ranking_loss
 from xalign.training.recipes.recipe import Objective
 from xalign.training.trainer.batches import Batch, Needs, Tokenized
+from xalign.training.trainer.distributed_gather import gather_multiway, gather_rows
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,8 @@ class TaskSetup:
     """What heads are built from: the encoder's sizes and its (tied) word embedding.
 
     ``load_base`` loads a fresh copy of the run's base model (the teacher of ``embedding_distillation``); it
-    is the base even when a run resumes from a checkpoint.
+    is the base even when a run resumes from a checkpoint. ``gather``: the contrastive tasks rank against the
+    batches of all processes.
     """
 
     hidden: int
@@ -39,6 +44,7 @@ class TaskSetup:
     max_positions: int
     word_embeddings: nn.Embedding
     load_base: Callable[[], nn.Module] | None = None
+    gather: bool = False
 
 
 @dataclass
@@ -50,12 +56,25 @@ class TaskOutput:
 
 
 class StepContext:
-    """The encoder and the batch of one micro-step; the sentence encoding is computed at most once."""
+    """The encoder and the batch of one micro-step; the sentence encoding is computed at most once.
 
-    def __init__(self, encoder: nn.Module, batch: Batch, pooling: Pooling) -> None:
+    ``frozen_layers``: how many bottom layers ``batch.frozen`` has already run. ``pooled`` (N, H): the batch's
+    sentence embeddings computed elsewhere (gradient caching); then ``sentences`` is never computed.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        batch: Batch,
+        pooling: Pooling,
+        frozen_layers: int | None = None,
+        pooled: Tensor | None = None,
+    ) -> None:
         self.encoder = encoder
         self.batch = batch
         self.pooling = pooling
+        self.frozen_layers = frozen_layers
+        self.given_pooled = pooled
 
     def hidden(self, ids: Tensor, mask: Tensor) -> Tensor:
         """Last-layer token states (N, S, H) of token ids (N, S) with attention mask (N, S)."""
@@ -68,8 +87,18 @@ class StepContext:
         texts = self.batch.texts
         if texts is None:
             raise RuntimeError("this batch has no texts: no objective asked for sentence pairs")
-        states = self.hidden(texts.ids, texts.mask)
+        if self.batch.frozen is None:
+            states = self.hidden(texts.ids, texts.mask)
+        elif self.frozen_layers is None:
+            raise RuntimeError("the batch carries frozen-layer states, but the module has no frozen_layers")
+        else:
+            states = top_states(self.encoder, self.batch.frozen, texts.mask, self.frozen_layers)
         return states, pool(states, texts.mask, self.pooling)
+
+    @cached_property
+    def pooled(self) -> Tensor:
+        """Pooled embeddings (N, H) of the batch's text table."""
+        return self.given_pooled if self.given_pooled is not None else self.sentences[1]
 
 
 class Task(nn.Module):
@@ -82,6 +111,7 @@ class Task(nn.Module):
         self.objective = objective
         self.weight = objective.weight
         self.hidden_size = setup.hidden
+        self.gather = setup.gather
 
     def batch_needs(self) -> Needs:
         """What this task needs from every batch."""
@@ -104,15 +134,21 @@ class TranslationRankingTask(Task):
     needs = Needs(pairs=True)
 
     def forward(self, batch: Batch, context: StepContext) -> TaskOutput:
-        """Symmetric InfoNCE over the pooled embeddings of the pairs."""
+        """Symmetric InfoNCE over the pooled embeddings of the pairs (and the hard negatives, if any)."""
         pairs = _pairs(batch)
-        _, pooled = context.sentences  # (N, H)
+        pooled = context.pooled  # (N, H)
+        src, tgt = pooled[pairs[:, 0]], pooled[pairs[:, 1]]  # (B, H) each
+        extra = pooled[batch.negatives[batch.negatives >= 0]] if batch.negatives is not None else None  # (M, H)
+        if self.gather:
+            src, tgt = gather_rows(src), gather_rows(tgt)
+            extra = gather_rows(extra) if extra is not None else None
         loss = translation_ranking_loss(
-            pooled[pairs[:, 0]],
-            pooled[pairs[:, 1]],
+            src,
+            tgt,
             float(self.objective.param("temperature")),
             bool(self.objective.param("symmetric")),
             float(self.objective.param("margin")),
+            extra_tgt=extra,
         )
         return TaskOutput(loss)
 
@@ -126,9 +162,11 @@ class MultiwayContrastiveTask(Task):
         """All-pairs InfoNCE over the (rows, languages) table of pooled embeddings."""
         if batch.multiway is None:
             raise RuntimeError("batch has no multiway table")
-        _, pooled = context.sentences  # (N, H)
+        pooled = context.pooled  # (N, H)
         present = batch.multiway >= 0  # (B, L)
         emb = pooled[batch.multiway.clamp(min=0)]  # (B, L, H); absent slots hold a placeholder row
+        if self.gather:
+            emb, present = gather_multiway(emb, present, batch.languages)
         loss = multiway_contrastive_loss(
             emb, present, float(self.objective.param("temperature")), float(self.objective.param("margin"))
         )
@@ -252,7 +290,7 @@ class EmbeddingDistillationTask(Task):
             raise RuntimeError("batch has no texts")
         if self.teacher is None:
             self.teacher = FrozenTeacher(self.load_base(), context.pooling)
-        _, pooled = context.sentences  # (N, H)
+        pooled = context.pooled  # (N, H)
         targets = pairs[:, 1]  # (B,)
         teacher = self.teacher.embed(texts.ids[targets], texts.mask[targets])  # (B, H)
         loss = embedding_distillation_loss(

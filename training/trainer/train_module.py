@@ -2,7 +2,9 @@
 
 One ``forward`` per micro-step computes every objective, so ``DistributedDataParallel`` sees exactly one
 forward per backward. The encoder is what a checkpoint exports; task heads (RTL decoder, MLM head) are only
-kept in the training state.
+kept in the training state. Gradient caching (``training/objectives/grad_cache.py``) calls ``forward`` twice
+more per micro-step: ``embed_only`` for the sentence embeddings of a chunk of texts (through DDP, so their
+gradients are synchronised), and with ``pooled`` for the losses of embeddings computed without gradients.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from xalign.training.trainer.tasks import StepContext, Task, combined_needs
 class TrainModule(nn.Module):
     """``encoder`` (a transformers model) and ``tasks`` by objective name; see the module docstring."""
 
-    def __init__(self, encoder: nn.Module, tasks: Mapping[str, Task], pooling: Pooling) -> None:
+    def __init__(
+        self, encoder: nn.Module, tasks: Mapping[str, Task], pooling: Pooling, frozen_layers: int | None = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.tasks = nn.ModuleDict(dict(tasks))
         self.pooling: Pooling = pooling
+        self.frozen_layers = frozen_layers  # set when batches carry the frozen layers' states (frozen_states.py)
 
     def needs(self) -> Needs:
         """What every batch must hold for these tasks."""
@@ -36,9 +41,17 @@ class TrainModule(nn.Module):
             raise TypeError(f"{name}: not a Task")
         return task
 
-    def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        """(weighted total loss, detached loss of each objective and of its named parts)."""
-        context = StepContext(self.encoder, batch, self.pooling)
+    def forward(
+        self, batch: Batch, *, embed_only: bool = False, pooled: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """(weighted total loss, detached loss of each objective and of its named parts).
+
+        ``embed_only``: (pooled embeddings (N, H) of the batch's texts, {}) instead. ``pooled`` (N, H): the
+        losses of these embeddings of the batch's texts, the encoder not run.
+        """
+        context = StepContext(self.encoder, batch, self.pooling, self.frozen_layers, pooled)
+        if embed_only:
+            return context.pooled, {}
         total: Tensor | None = None
         losses: dict[str, Tensor] = {}
         for name in self.tasks:
