@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +14,7 @@ from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.runtime.senses.engine import SenseEngine
 from xalign.runtime.tokenization import Tokenized
 from xalign.service.engine.admission import WorkSlots
-from xalign.service.engine.batcher import Batcher, BatchPolicy, tokenize_off_loop
+from xalign.service.engine.batcher import PLAIN, Batcher, BatchPolicy, Tokenizing, tokenize_off_loop
 from xalign.service.errors import UnprocessableError
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings
@@ -55,20 +54,15 @@ class LoadedModel:
         return f"{self.manifest.name}:{self.manifest.version}"
 
     async def embed(
-        self,
-        texts: list[str],
-        param: str | None = "input",
-        *,
-        prefixes: Sequence[str] | None = None,
-        truncate: bool = True,
+        self, texts: list[str], param: str | None = "input", how: Tokenizing = PLAIN
     ) -> tuple[Vectors, int]:
         """Embed ``texts`` through the dynamic batcher: (n,) → ((n, dim) unit vectors, embedded token count).
 
-        ``prefixes``: each text's prefix (None: the manifest's ``text_prefix``). Admitted whole or refused
-        whole (429, or 413 naming ``param`` over the per-request token maximum, or, with ``truncate`` false,
-        naming the first text longer than the model's token limit).
+        ``how``: each text's prefix (default: the manifest's ``text_prefix``) and truncation. Admitted whole or
+        refused whole (429, or 413 naming ``param`` over the per-request token maximum, or, with
+        ``how.truncate`` false, naming the first text longer than the model's token limit).
         """
-        return await self.batcher.submit(texts, param, prefixes=prefixes, truncate=truncate)
+        return await self.batcher.submit(texts, param, how)
 
     async def tokenize(self, texts: list[str], prefix: str) -> list[Tokenized]:
         """``texts`` as the model sees them after ``prefix``: ids, token strings, whether truncation cut them."""

@@ -15,3 +15,10 @@ class Usage(BaseModel):
     def of(cls, tokens: int) -> Usage:
         """The usage of ``tokens`` input tokens: embedding generates none, so the total is the same."""
         return cls(prompt_tokens=tokens, total_tokens=tokens)
+
+
+class ModelUsage(BaseModel):
+    """What every response that embedded texts ends with: the model version that did it, and its usage."""
+
+    model: str
+    usage: Usage

@@ -56,6 +56,18 @@ async def tokenize_off_loop(texts: Sequence[str], work: Callable[[], T]) -> T:
 
 
 @dataclass(frozen=True)
+class Tokenizing:
+    """How a request's texts are tokenised: a prefix per text (None: the model's own), and whether a text past
+    the model's token limit is cut (``truncate``) or refuses the request (413)."""
+
+    prefixes: Sequence[str] | None = None
+    truncate: bool = True
+
+
+PLAIN = Tokenizing()
+
+
+@dataclass(frozen=True)
 class BatchPolicy:
     """How texts are grouped (rows and padded tokens per batch, longest wait), the start deadline, queue bounds.
 
@@ -137,19 +149,14 @@ class Batcher:
         return self._worker is not None
 
     async def submit(
-        self,
-        texts: Sequence[str],
-        param: str | None = "input",
-        *,
-        prefixes: Sequence[str] | None = None,
-        truncate: bool = True,
+        self, texts: Sequence[str], param: str | None = "input", how: Tokenizing = PLAIN
     ) -> tuple[Vectors, int]:
         """Embed ``texts`` with whatever else is queued: (n,) → ((n, dim) vectors, embedded token count).
 
-        ``prefixes`` gives each text its own prefix (None: the model's); texts with different prefixes share
+        ``how.prefixes`` gives each text its own prefix (None: the model's); texts with different prefixes share
         batches. Raises ``OverloadedError`` (429) when the queue has no room for the whole request,
         ``PayloadTooLargeError`` (413, naming ``param``) over the per-request token maximum or, with
-        ``truncate`` false, for a text longer than the model's token limit, and ``QueueTimeoutError`` (503)
+        ``how.truncate`` false, for a text longer than the model's token limit, and ``QueueTimeoutError`` (503)
         when none of its texts could start within ``queue_timeout_s``.
         """
         if not texts:
@@ -159,7 +166,7 @@ class Batcher:
         self.admission.precheck(len(texts))
         self._active += 1
         try:
-            ids = await self._tokenize(texts, prefixes, truncate, param)
+            ids = await self._tokenize(texts, how, param)
             tokens = sum(len(x) for x in ids)
             self._reserve(len(ids), tokens, param)
             # No await between the reservation and the enqueue: the bound holds across concurrent requests.
@@ -200,17 +207,13 @@ class Batcher:
             job.drop_reason = reason
             job.future.cancel()
 
-    async def _tokenize(
-        self, texts: Sequence[str], prefixes: Sequence[str] | None, truncate: bool, param: str | None
-    ) -> list[list[int]]:
-        return await tokenize_off_loop(texts, functools.partial(self._encode, texts, prefixes, truncate, param))
+    async def _tokenize(self, texts: Sequence[str], how: Tokenizing, param: str | None) -> list[list[int]]:
+        return await tokenize_off_loop(texts, functools.partial(self._encode, texts, how, param))
 
-    def _encode(
-        self, texts: Sequence[str], prefixes: Sequence[str] | None, truncate: bool, param: str | None
-    ) -> list[list[int]]:
+    def _encode(self, texts: Sequence[str], how: Tokenizing, param: str | None) -> list[list[int]]:
         """Each text's ids, tokenised once; with ``truncate`` false, 413 for the first text the limit would cut."""
-        ids, counts = self.encoder.tokenizer.encode_counted(texts, prefixes)
-        if not truncate:
+        ids, counts = self.encoder.tokenizer.encode_counted(texts, how.prefixes)
+        if not how.truncate:
             limit = self.encoder.tokenizer.max_length
             row = next((i for i, count in enumerate(counts) if count > limit), None)
             if row is not None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from xalign.runtime.onnx_encoder import Vectors
 from xalign.service.dependencies import RegistryDep, SettingsDep
+from xalign.service.engine.batcher import Tokenizing
 from xalign.service.errors import InvalidRequestError, UnprocessableError
 from xalign.service.limits import Dimensions, InputType, ModelRef, Text, User, check_texts
 from xalign.service.loaded_model import LoadedModel
@@ -86,7 +87,7 @@ async def create_embeddings(
     texts = _texts(request, settings)
     model = await registry.get(request.model)
     prefixes = [model.prefix(request.input_type)] * len(texts)
-    vectors, tokens = await model.embed(texts, prefixes=prefixes, truncate=request.truncate)
+    vectors, tokens = await model.embed(texts, "input", Tokenizing(prefixes, request.truncate))
     vectors = _resize(vectors, request.dimensions, model)
     data = [Embedding(index=i, embedding=_encode_row(v, request.encoding_format)) for i, v in enumerate(vectors)]
     return EmbeddingResponse(data=data, model=model.id, usage=Usage.of(tokens))

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict
 
 from xalign.service.cosine import cosines
 from xalign.service.dependencies import RegistryDep, SettingsDep
+from xalign.service.engine.batcher import Tokenizing
 from xalign.service.limits import ModelRef, Text, TopN, check_text, check_texts
 from xalign.service.openapi import EMBEDS, error_responses
-from xalign.service.usage import Usage
+from xalign.service.usage import ModelUsage, Usage
 
 router = APIRouter(tags=["rerank"])
 
@@ -27,16 +28,18 @@ class RerankRequest(BaseModel):
 
 
 class RerankResult(BaseModel):
+    """One document: its index in the request, its cosine to the query, itself if ``return_documents``."""
+
     index: int
     relevance_score: float
     document: str | None = None
 
 
-class RerankResponse(BaseModel):
+class RerankResponse(ModelUsage):
+    """The documents best first, cut to ``top_n``."""
+
     object: Literal["rerank"] = "rerank"
-    model: str
     results: list[RerankResult]
-    usage: Usage
 
 
 @router.post("/v1/rerank", responses=error_responses(*EMBEDS))
@@ -50,7 +53,7 @@ async def rerank(request: RerankRequest, registry: RegistryDep, settings: Settin
     documents = check_texts(request.documents, settings, "documents")
     model = await registry.get(request.model)
     prefixes = [model.prefix_or_default("query")] + [model.prefix_or_default("passage")] * len(documents)
-    vectors, tokens = await model.embed([query, *documents], "documents", prefixes=prefixes)  # (1 + docs, dim)
+    vectors, tokens = await model.embed([query, *documents], "documents", Tokenizing(prefixes))  # (1 + docs, dim)
     scores = cosines(vectors[:1], vectors[1:])  # (docs,)
     # Stable: equal scores keep the documents' order.
     order = np.argsort(-scores, kind="stable")[: request.top_n]

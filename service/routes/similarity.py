@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict
 
 from xalign.service.cosine import cosines
 from xalign.service.dependencies import RegistryDep, SettingsDep
+from xalign.service.engine.batcher import Tokenizing
 from xalign.service.limits import InputType, ModelRef, Text, check_pairs
 from xalign.service.openapi import EMBEDS, error_responses
-from xalign.service.usage import Usage
+from xalign.service.usage import ModelUsage, Usage
 
 router = APIRouter(tags=["similarity"])
 
@@ -28,11 +29,9 @@ class PairSimilarity(BaseModel):
     similarity: float
 
 
-class SimilarityResponse(BaseModel):
+class SimilarityResponse(ModelUsage):
     object: Literal["list"] = "list"
-    model: str
     data: list[PairSimilarity]
-    usage: Usage
 
 
 @router.post("/v1/similarity", responses=error_responses(*EMBEDS))
@@ -44,7 +43,7 @@ async def similarity(request: SimilarityRequest, registry: RegistryDep, settings
     texts = check_pairs(request.pairs, settings, "pairs")
     model = await registry.get(request.model)
     prefixes = [model.prefix(request.input_type)] * len(texts)
-    vectors, tokens = await model.embed(texts, "pairs", prefixes=prefixes)  # (2 * pairs, dim)
+    vectors, tokens = await model.embed(texts, "pairs", Tokenizing(prefixes))  # (2 * pairs, dim)
     scores = cosines(vectors[0::2], vectors[1::2])  # (pairs,)
     data = [PairSimilarity(index=i, similarity=float(score)) for i, score in enumerate(scores)]
     return SimilarityResponse(model=model.id, data=data, usage=Usage.of(tokens))

@@ -15,7 +15,7 @@ from typed_prefixes import PREFIXES, TYPED, typed_store
 
 from xalign.runtime.onnx_encoder import OnnxEncoder
 from xalign.service.app import create_app
-from xalign.service.engine.batcher import Batcher, BatchPolicy
+from xalign.service.engine.batcher import Batcher, BatchPolicy, Tokenizing
 from xalign.service.settings import Settings
 
 TEXTS = ["hello world", "the cat sat on the mat"]
@@ -93,9 +93,9 @@ def test_texts_with_different_prefixes_share_one_batch(store: Path) -> None:
 
     async def scenario() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         batcher = Batcher(encoder, policy)
-        mixed, _ = await batcher.submit(TEXTS, prefixes=["query: ", "passage: "])
-        query, _ = await batcher.submit(TEXTS[:1], prefixes=["query: "])
-        passage, _ = await batcher.submit(TEXTS[1:], prefixes=["passage: "])
+        mixed, _ = await batcher.submit(TEXTS, how=Tokenizing(["query: ", "passage: "]))
+        query, _ = await batcher.submit(TEXTS[:1], how=Tokenizing(["query: "]))
+        passage, _ = await batcher.submit(TEXTS[1:], how=Tokenizing(["passage: "]))
         await batcher.close()
         return mixed, query, passage
 
