@@ -55,7 +55,7 @@ async def index_side(side: IndexSide, indexes: IndexService, settings: Settings,
     try:
         index = indexes.get(name)
     except NotFoundError as exc:
-        raise NotFoundError(exc.message, f"{param}.index") from None
+        raise NotFoundError(exc.message, f"{param}.index", code=exc.code) from None
     meta = index.meta
     _check_count(index.count, settings, param, f"index {name!r}")
     texts = await asyncio.to_thread(index.texts)

@@ -125,7 +125,7 @@ async def get_model(model_id: RefInPath, registry: RegistryDep) -> ModelDetail:
         evaluation=manifest.evaluation,
         versions=versions,
         languages=manifest.languages,
-        text_prefixes=dict(getattr(manifest, "text_prefixes", {})),
+        text_prefixes=manifest.text_prefixes,
     )
 
 

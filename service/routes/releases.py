@@ -28,6 +28,7 @@ from xalign.service.errors import (
     VERSION_NOT_FOUND,
     ConflictError,
     NotFoundError,
+    NotReadyError,
     UnprocessableError,
 )
 from xalign.service.lifecycle import ModelWatcher
@@ -36,6 +37,9 @@ from xalign.service.openapi import NAMED, error_responses
 
 router = APIRouter(tags=["models"])
 
+# 422 bad name or alias, 404 unknown model, version or alias, 409 refused or nothing to roll back to, 503 a
+# manifest or alias journal the store cannot read.
+MOVES = (*NAMED, ConflictError, NotReadyError)
 # Who moved the alias, in the store's history (``xalign-store history``). API keys carry no identity.
 ACTOR = "api"
 
@@ -128,7 +132,7 @@ async def _served_after_move(watcher: ModelWatcher, name: str) -> int | None:
     return None if current is None else current.manifest.version
 
 
-@router.post("/v1/models/{name}/promote", responses=error_responses(*NAMED, ConflictError))
+@router.post("/v1/models/{name}/promote", responses=error_responses(*MOVES))
 async def promote_model(
     name: NameInPath, request: PromoteRequest, registry: RegistryDep, watcher: WatcherDep
 ) -> AliasMove:
@@ -142,7 +146,7 @@ async def promote_model(
     return AliasMove(name=name, alias=alias, previous=previous, version=request.version, served=served)
 
 
-@router.post("/v1/models/{name}/rollback", responses=error_responses(*NAMED, ConflictError))
+@router.post("/v1/models/{name}/rollback", responses=error_responses(*MOVES))
 async def rollback_model(
     name: NameInPath, request: RollbackRequest, registry: RegistryDep, watcher: WatcherDep
 ) -> AliasMove:

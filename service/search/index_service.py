@@ -18,7 +18,7 @@ from typing import Any
 from xalign.modelstore import InvalidNameError
 from xalign.modelstore.names import validate_index_name
 from xalign.modelstore.refs import ModelRef
-from xalign.service.errors import ConflictError, NotFoundError, NotReadyError, UnprocessableError
+from xalign.service.errors import INVALID_NAME, ConflictError, NotFoundError, NotReadyError, UnprocessableError
 from xalign.service.loaded_model import EXPECTED_LOAD_ERRORS, LoadedModel
 from xalign.service.registry import ModelRegistry
 from xalign.service.search.faiss_index import FloatArray, validate_params
@@ -43,7 +43,7 @@ def check_index_name(name: str, param: str) -> str:
     try:
         return validate_index_name(name)
     except InvalidNameError as exc:
-        raise UnprocessableError(str(exc), param) from None
+        raise UnprocessableError(str(exc), param, code=INVALID_NAME) from None
 
 
 class IndexService:
@@ -187,7 +187,7 @@ class IndexService:
         try:
             return self.store.get(name)
         except UnknownIndexError:
-            raise NotFoundError(f"index {name!r} does not exist", "name") from None
+            raise NotFoundError(f"index {name!r} does not exist", "name", code="index_not_found") from None
 
     async def create(self, name: str, model: str | None, kind: IndexKind, params: dict[str, Any] | None) -> StoredIndex:
         """A new empty index embedded by ``model`` (default: the default model), or 400/409/422."""
@@ -205,7 +205,7 @@ class IndexService:
         try:
             return await asyncio.to_thread(self.store.create, meta)
         except IndexExistsError:
-            raise ConflictError(f"index {name!r} exists already", "name") from None
+            raise ConflictError(f"index {name!r} exists already", "name", code="index_exists") from None
 
     async def add(self, name: str, texts: list[str]) -> tuple[list[int], int, str]:
         """Embed and durably store ``texts``: (their ids, tokens used, the model version id that embedded them)."""
@@ -219,7 +219,7 @@ class IndexService:
             vectors, tokens = embedded
             async with self._lock(name):
                 if self.get(name) is not index:
-                    raise NotFoundError(f"index {name!r} was deleted", "name")
+                    raise NotFoundError(f"index {name!r} was deleted", "name", code="index_not_found")
                 try:
                     ids = await asyncio.to_thread(index.append, texts, vectors, meta.generation)
                 except StaleGenerationError:
@@ -271,7 +271,7 @@ class IndexService:
             try:
                 await asyncio.to_thread(self.store.delete, name)
             except UnknownIndexError:
-                raise NotFoundError(f"index {name!r} does not exist", "name") from None
+                raise NotFoundError(f"index {name!r} does not exist", "name", code="index_not_found") from None
         self._write_locks.pop(name, None)
         self.status.pop(name, None)
         self.registry.collect(index.meta.model)

@@ -16,6 +16,7 @@ from xalign.modelstore.refs import parse_ref
 from xalign.service.app import create_app
 from xalign.service.settings import Settings
 
+PREFIXES = {"query": "query: ", "passage": "passage: "}
 EVALUATION = {"tatoeba": {"deu-eng": 91.5, "eng-deu": 90.5, "mean": 91.0}, "bucc2018-de-en": {"f1": 88.25}}
 
 
@@ -23,7 +24,7 @@ EVALUATION = {"tatoeba": {"deu-eng": 91.5, "eng-deu": 90.5, "mean": 91.0}, "bucc
 def store(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny 1 and 2 (production: 1, version 2 with an evaluation), and ``other``: a copy of tiny."""
     store = copy_store(tiny_store, tmp_path_factory.mktemp("detail"))
-    set_evaluation(store, 1, EVALUATION)
+    set_evaluation(store, 1, EVALUATION, text_prefixes=PREFIXES)
     add_version(store, 2, {})
     ModelStore(store).promote("tiny", 1, actor="test set-up")
     copy_model(store, "tiny", "other")
@@ -53,7 +54,7 @@ def test_the_card_with_evaluation_versions_languages_and_prefixes(client: TestCl
     assert detail["evaluation"] == EVALUATION
     assert detail["versions"] == [1, 2]
     assert detail["languages"] == manifest.languages == ["en", "de"]
-    assert detail["text_prefixes"] == dict(getattr(manifest, "text_prefixes", {}))
+    assert detail["text_prefixes"] == manifest.text_prefixes == PREFIXES
     assert (detail["id"], detail["version"], detail["aliases"]) == ("tiny:1", 1, {"production": 1})
 
 

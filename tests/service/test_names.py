@@ -90,6 +90,8 @@ def tree(root: Path) -> set[str]:
 
 def assert_rule(status: int, body: dict[str, Any], rule: str, where: str) -> None:
     assert status == 422, (where, status, body)
+    # The naming rule (invalid_name), or the field cap of pydantic (validation_failed) for an over-long name.
+    assert body["error"]["code"] in ("invalid_name", "validation_failed"), (where, body)
     message = body["error"]["message"]
     # The field cap (service.limits) may refuse an over-long name first; it names the limit.
     assert f"rule '{rule}'" in message or (rule == "max-length" and str(MAX_NAME_LENGTH) in message), (where, body)
@@ -113,12 +115,14 @@ def body_cases(name: str, field: str) -> list[tuple[str, Any]]:
 
 INDEX_PATHS = [("GET", "/v1/indexes/{}"), ("DELETE", "/v1/indexes/{}"), ("POST", "/v1/indexes/{}/texts"),
                ("POST", "/v1/indexes/{}/search")]  # fmt: skip
-PATH_BODIES = {"texts": {"texts": ["hello"]}, "search": {"query": "hello"}}
+MODEL_PATHS = [("POST", "/v1/models/{}/reload"), ("POST", "/v1/models/{}/promote"), ("POST", "/v1/models/{}/rollback"),
+               ("GET", "/v1/models/{}")]  # fmt: skip
+PATH_BODIES = {"texts": {"texts": ["hello"]}, "search": {"query": "hello"}, "promote": {"version": 1}, "rollback": {}}
 
 
 def path_cases(segment: str, field: str) -> list[tuple[str, str, Any]]:
     """(method, path, body) of every route with a name in its path, ``segment`` already encoded."""
-    routes = INDEX_PATHS if field == "index" else [("POST", "/v1/models/{}/reload")]
+    routes = INDEX_PATHS if field == "index" else MODEL_PATHS
     return [(m, p.format(segment), PATH_BODIES.get(p.rsplit("/", 1)[-1])) for m, p in routes]
 
 
@@ -162,6 +166,7 @@ def test_bad_aliases_and_versions_in_model_references(port: int) -> None:
     for ref in ("tiny@../x", "tiny@a/b", "tiny@.hidden", "tiny:0", "tiny:../1", "../tiny:1"):
         status, body = call(port, "POST", "/v1/embeddings", {"input": "hello", "model": ref})
         assert status == 422 and body["error"]["param"] == "model", (ref, status, body)
+        assert body["error"]["code"] == "invalid_name", (ref, body)
     assert call(port, "POST", "/v1/embeddings", {"input": "hello", "model": "tiny@latest"})[0] == 200
 
 

@@ -23,6 +23,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.python import asgi
+from store_copies import copy_store
 
 from xalign.service.app import create_app
 from xalign.service.errors import STATUS
@@ -39,14 +40,16 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def live_app(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     """An app over the tiny store; schemathesis starts its lifespan on the first request."""
+    # A copy: the fuzzed promote and rollback routes may move an alias of a model they happen to name.
+    root = tmp_path_factory.mktemp("fuzz")
     app = create_app(
         Settings(
-            store=tiny_store,
+            store=copy_store(tiny_store, root),
             threads=1,
             max_inputs_per_request=8,
             max_chars_per_input=200,
             poll_interval_s=0,
-            data_dir=tmp_path_factory.mktemp("fuzz-data"),
+            data_dir=root / "data",
         )
     )
     yield app
@@ -86,3 +89,10 @@ def test_every_operation_documents_its_errors_with_the_one_body() -> None:
     assert _error_statuses(operations["POST", "/v1/indexes"]) == {400, 401, 403, 404, 409, 413, 422, 500, 503}
     assert _error_statuses(operations["DELETE", "/v1/indexes/{name}"]) == {401, 403, 404, 422, 500}
     assert _error_statuses(operations["POST", "/v1/bitext/mine"]) == {400, 401, 404, 409, 413, 422, 429, 500, 503}
+    assert _error_statuses(operations["GET", "/v1/models/{model_id}"]) == {401, 404, 422, 500, 503}
+    moves = {400, 401, 403, 404, 409, 413, 422, 500, 503}
+    assert _error_statuses(operations["POST", "/v1/models/{name}/promote"]) == moves
+    assert _error_statuses(operations["POST", "/v1/models/{name}/rollback"]) == moves
+    for path in ("/v1/tokenize", "/v1/similarity", "/v1/rerank"):
+        assert {400, 401, 413, 422, 500} <= _error_statuses(operations["POST", path]), path
+    assert not [path for path in document["paths"] if path == "/ui" or path.startswith("/ui/")]

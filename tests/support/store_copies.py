@@ -40,11 +40,13 @@ def copy_model(store: Path, source: str, name: str) -> None:
     path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
-def set_evaluation(store: Path, version: int, evaluation: dict[str, dict[str, float]], name: str = "tiny") -> None:
-    """Rewrite the evaluation in ``name/<version>``'s manifest (the gate compares these numbers)."""
+def set_evaluation(
+    store: Path, version: int, evaluation: dict[str, dict[str, float]], name: str = "tiny", **fields: object
+) -> None:
+    """Rewrite the evaluation (the gate compares these numbers) and ``fields`` in ``name/<version>``'s manifest."""
     path = store / name / str(version) / MANIFEST_FILE
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["evaluation"] = evaluation
+    manifest.update(evaluation=evaluation, **fields)
     path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
