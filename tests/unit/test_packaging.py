@@ -16,6 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SUBPACKAGES = ("modelstore", "runtime", "service", "training", "export")
 SERVING = ("modelstore", "runtime", "service")
+# The typed HTTP client: the base dependencies and its extra `client`, nothing of the other subpackages.
+CLIENT = "client"
 
 # Import name → the distributions that provide it, where the two differ by more than "_" and "-". A module with
 # two entries comes in a CPU and a GPU build: extra `cpu` must declare the first and extra `gpu` the second.
@@ -133,6 +135,12 @@ def test_optional_modules_are_imported_lazily_by_one_file(module: str) -> None:
     assert not [node for node in tree.body if module in _tops(node)]  # no import at module level
 
 
+def test_the_client_needs_the_base_and_its_extra() -> None:
+    # `pip install 'xalign[client]'`: no runtime, no torch, no ONNX.
+    assert "httpx" in _imported(CLIENT)
+    assert _undeclared([CLIENT], _declared("client"), 0) == []
+
+
 def test_cpu_and_gpu_builds_are_extras_never_both_installed() -> None:
     # Both builds install the same modules: the base holds neither, each extra holds one build of each module.
     project = _project()
@@ -148,7 +156,7 @@ def test_setuptools_packages_are_the_folders_with_an_init() -> None:
     listed = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
     folders = {
         ".".join(("xalign", *init.parent.relative_to(REPO).parts))
-        for subpackage in SUBPACKAGES
+        for subpackage in (*SUBPACKAGES, CLIENT)
         for init in (REPO / subpackage).rglob("__init__.py")
     }
     assert (REPO / "__init__.py").is_file()
