@@ -32,7 +32,7 @@ class RerankResult(BaseModel):
 
     index: int
     relevance_score: float
-    document: str | None = None
+    document: str | None  # always present: null unless return_documents
 
 
 class RerankResponse(ModelUsage):
