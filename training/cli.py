@@ -355,7 +355,9 @@ def _read_evaluation(path: Path) -> dict[str, dict[str, float]]:
 
 
 def _add_backpack_parser(sub: Subparsers) -> None:
-    _add_recipe_options(_subcommand(sub, "backpack", cmd_backpack))
+    p = _subcommand(sub, "backpack", cmd_backpack)
+    _add_recipe_options(p)
+    p.add_argument("--resume", action="store_true", help="continue from the newest mid-run checkpoint (save_every)")
 
 
 def cmd_backpack(args: argparse.Namespace) -> int:
@@ -365,7 +367,7 @@ def cmd_backpack(args: argparse.Namespace) -> int:
     _check_steps(args)
     recipe = load_backpack_recipe(args.recipe, output=args.output, steps=args.steps)
     _configure_logging()
-    result = train_backpack(recipe, progress=not args.no_progress, recipe_file=args.recipe)
+    result = train_backpack(recipe, progress=not args.no_progress, recipe_file=args.recipe, resume=args.resume)
     sys.stdout.write(f"step {result.step}: {result.checkpoint}\n")
     return 0
 

@@ -7,7 +7,8 @@ one epoch after another, so every sequence is seen once per epoch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,15 +37,41 @@ def pad_batch(sequences: Sequence[Sequence[int]]) -> TokenBatch:
     return TokenBatch(input_ids=input_ids, attention_mask=attention_mask)
 
 
-def batch_indices(size: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
-    """Endless batches of row indices: each epoch a fresh seeded permutation of ``range(size)``; a short
-    tail is topped up from the next epoch, so every batch holds ``batch_size`` distinct rows when it can."""
-    if size < 1:
-        raise ValueError("no training rows")
-    rng = np.random.default_rng(seed)
-    pending = np.empty(0, dtype=np.int64)
-    while True:
-        while len(pending) < batch_size:
-            pending = np.concatenate([pending, rng.permutation(size)])
-        yield pending[:batch_size]
-        pending = pending[batch_size:]
+class IndexStream:
+    """Endless batches of row indices: each epoch a fresh seeded permutation of ``range(size)``; a short tail is
+    topped up from the next epoch, so every batch holds ``batch_size`` distinct rows when it can.
+
+    ``state`` and ``restore`` save and reload the position (the generator's state and the rows drawn but not
+    yet used), so a resumed run draws the batches an uninterrupted one would.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+        if size < 1:
+            raise ValueError("no training rows")
+        self.size = size
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        self.pending = np.empty(0, dtype=np.int64)
+
+    def __iter__(self) -> IndexStream:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        while len(self.pending) < self.batch_size:
+            self.pending = np.concatenate([self.pending, self.rng.permutation(self.size)])
+        batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+        return batch
+
+    def state(self) -> dict[str, Any]:
+        """The position: the generator's state and the pending rows."""
+        return {"rng": self.rng.bit_generator.state, "pending": self.pending.tolist()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a position ``state`` returned."""
+        self.rng.bit_generator.state = state["rng"]
+        self.pending = np.asarray(state["pending"], dtype=np.int64)
+
+
+def batch_indices(size: int, batch_size: int, seed: int) -> IndexStream:
+    """The ``IndexStream`` of ``size`` rows in batches of ``batch_size``, seeded by ``seed``."""
+    return IndexStream(size, batch_size, seed)

@@ -128,7 +128,11 @@ class ModelSizes:
 
 @dataclass(frozen=True, config=RECIPE_CONFIG)
 class BackpackRecipe:
-    """One Backpack training run (see the module docstring for the model/tokenizer/data rules)."""
+    """One Backpack training run (see the module docstring for the model/tokenizer/data rules).
+
+    ``save_every`` N > 0 writes a mid-run checkpoint every N steps (``checkpoints.py``; the newest
+    ``keep_checkpoints`` are kept, 0: all) from which ``xalign-train backpack --resume`` continues exactly.
+    """
 
     name: str
     output: RecipePath
@@ -143,6 +147,8 @@ class BackpackRecipe:
     max_grad_norm: float = 1.0
     seed: int = 0
     log_every: int = 25
+    save_every: int = 0
+    keep_checkpoints: int = 1
     init: RecipePath | None = None
     tokenizer_from: RecipePath | None = None
     tokenizer: TokenizerRecipe | None = None
@@ -159,6 +165,8 @@ class BackpackRecipe:
         require(0 <= self.warmup_steps < self.steps, "warmup_steps", f"must be in [0, steps), got {self.warmup_steps}")
         require(self.weight_decay >= 0 and self.max_grad_norm > 0, "weight_decay", "must be >= 0 (grad norm > 0)")
         require(self.log_every >= 1, "log_every", "must be >= 1")
+        require(self.save_every >= 0, "save_every", "must be >= 0 (0: no mid-run checkpoints)")
+        require(self.keep_checkpoints >= 0, "keep_checkpoints", "must be >= 0 (0: keep all)")
         self._check_model_source()
         self._check_data()
 
