@@ -6,6 +6,9 @@
 #              onnxruntime-gpu and faiss-gpu (extra `gpu`), as deploy/docker-compose.gpu.yml builds it
 #   train      torch: runs a recipe and publishes the result into a mounted store (`xalign-export retrain`)
 # Versions: base images by tag, every Python package by deploy/constraints.txt, torch by its CPU index.
+# Build-time pip settings, never kept in an image (deploy/smoke.sh passes the host's): the secret `pip.conf` (a
+# pip configuration: a mirror's index-url, a proxy, `cert = /etc/pip-ca.pem`) and the secret `pip-ca` (a CA
+# bundle, for a TLS-inspecting proxy), e.g. `--secret id=pip.conf,src=FILE --secret id=pip-ca,src=FILE`.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
 # The stage `serve` is built on: serve-deps-cpu, or serve-deps-gpu (deploy/docker-compose.gpu.yml).
@@ -16,10 +19,17 @@ ARG SERVE_DEPS=serve-deps-cpu
 # publishes the base model only (the aligned default is never promoted unmeasured).
 FROM scratch AS evaldata
 
-# The sources and the pinned versions, shared by every Python stage.
-FROM ${PYTHON_IMAGE} AS source
+# Wheels pip may take torch from (find-links), e.g. `--build-context wheels=DIR` holding torch-2.13.0+cpu; empty
+# unless given.
+FROM scratch AS wheels
+
+# The Python every stage but the GPU one runs on.
+FROM ${PYTHON_IMAGE} AS python
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
+
+# The sources and the pinned versions, copied into every Python stage.
+FROM python AS source
 COPY deploy/constraints.txt deploy/constraints.txt
 COPY pyproject.toml README.md Makefile ./
 COPY __init__.py ./
@@ -28,11 +38,19 @@ COPY runtime runtime
 COPY service service
 COPY training training
 COPY export export
+COPY client client
 
-# torch from its CPU index first (pip would otherwise pick a multi-GB CUDA build), then the package.
-FROM source AS torch
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
-    && pip install --constraint deploy/constraints.txt '.[cpu,train,export]'
+# torch first, from TORCH_INDEX (PyTorch's CPU index, or a mirror of it; from PyPI pip would pick a multi-GB CUDA
+# build) and the `wheels` context (a +cpu wheel there wins over the same version on the index); before the
+# sources, so a code change rebuilds from the package install on. Then the package.
+FROM python AS torch
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca,target=/etc/pip-ca.pem \
+    --mount=type=bind,from=wheels,target=/wheels \
+    pip install --index-url "${TORCH_INDEX}" --find-links /wheels torch==2.13.0
+COPY --from=source /app /app
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca,target=/etc/pip-ca.pem \
+    pip install --constraint deploy/constraints.txt '.[cpu,train,export]'
 
 FROM torch AS model
 RUN apt-get update \
@@ -58,8 +76,10 @@ CMD ["xalign-export", "retrain", "training/recipes/default_delta_distill.toml", 
      "--store", "/store", "--output", "/runs/default", "--data-root", "/data"]
 
 # The serving dependencies, on either base: one build of onnxruntime and faiss each, nothing replaced later.
-FROM source AS serve-deps-cpu
-RUN pip install --constraint deploy/constraints.txt '.[cpu]'
+FROM python AS serve-deps-cpu
+COPY --from=source /app /app
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca,target=/etc/pip-ca.pem \
+    pip install --constraint deploy/constraints.txt '.[cpu]'
 
 FROM ${CUDA_IMAGE} AS serve-deps-gpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -71,7 +91,8 @@ RUN apt-get update \
     && python3 -m venv /opt/venv
 WORKDIR /app
 COPY --from=source /app /app
-RUN pip install --constraint deploy/constraints.txt '.[gpu]'
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca,target=/etc/pip-ca.pem \
+    pip install --constraint deploy/constraints.txt '.[gpu]'
 
 FROM ${SERVE_DEPS} AS serve
 RUN useradd --create-home --uid 10001 xalign \
