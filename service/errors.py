@@ -5,7 +5,7 @@ translated here; anything unexpected becomes a 500 whose message says nothing of
 its cause (the cause goes to the log, with the request id).
 
 ``type`` is one per status (the table below); ``code`` is a stable snake_case name of what went wrong, for
-programs to branch on: each error class has a default (``default_code``) and a raise site may name a more
+programs to branch on: each error class has a default (``DEFAULT_CODES``) and a raise site may name a more
 specific one (``model_not_found``, ``input_too_long``...). README.md lists them.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,61 +36,43 @@ _FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 class ServiceError(Exception):
     """Base of the errors a route may raise; ``param`` names the request field at fault, ``code`` what went wrong."""
 
-    default_code: ClassVar[str] = "internal_error"
-
     def __init__(self, message: str, param: str | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        self.code = code or self.default_code
+        self.code = code or default_code(type(self))
 
 
 class InvalidRequestError(ServiceError):
     """A malformed request (not JSON, text that is not valid Unicode) or one asking for something impossible."""
 
-    default_code = "invalid_request"
-
 
 class AuthenticationError(ServiceError):
     """No API key, or an unknown one."""
-
-    default_code = "invalid_api_key"
 
 
 class PermissionDeniedError(ServiceError):
     """The key is valid but lacks the scope the route needs."""
 
-    default_code = "insufficient_scope"
-
 
 class NotFoundError(ServiceError):
     """Unknown model, version, alias, index or route."""
-
-    default_code = "not_found"
 
 
 class ConflictError(ServiceError):
     """The resource exists already or is in a state that forbids the request."""
 
-    default_code = "conflict"
-
 
 class PayloadTooLargeError(ServiceError):
     """Too many inputs, too long an input, or too large a body."""
-
-    default_code = "payload_too_large"
 
 
 class UnprocessableError(ServiceError):
     """A parameter is valid JSON but not acceptable (wrong type, out of range)."""
 
-    default_code = "invalid_parameter"
-
 
 class OverloadedError(ServiceError):
     """The queue is full; retry after ``retry_after`` seconds."""
-
-    default_code = "queue_full"
 
     def __init__(self, message: str, retry_after: int = 1, *, code: str | None = None) -> None:
         super().__init__(message, code=code)
@@ -101,13 +82,9 @@ class OverloadedError(ServiceError):
 class NotReadyError(ServiceError):
     """No model is loaded yet, or the service is shutting down."""
 
-    default_code = "not_ready"
-
 
 class QueueTimeoutError(OverloadedError):
     """Admitted work could not start within the queue deadline (503 with Retry-After)."""
-
-    default_code = "queue_timeout"
 
 
 # The status table: the only place that maps errors to HTTP statuses and error types.
@@ -123,6 +100,24 @@ STATUS: dict[type[ServiceError], tuple[int, str]] = {
     NotReadyError: (503, "service_unavailable"),
     QueueTimeoutError: (503, "service_unavailable"),
 }
+# Each class's code when a raise site names no more specific one (``NotFoundError(..., code="model_not_found")``).
+DEFAULT_CODES: dict[type[ServiceError], str] = {
+    InvalidRequestError: "invalid_request",
+    AuthenticationError: "invalid_api_key",
+    PermissionDeniedError: "insufficient_scope",
+    NotFoundError: "not_found",
+    ConflictError: "conflict",
+    PayloadTooLargeError: "payload_too_large",
+    UnprocessableError: "invalid_parameter",
+    OverloadedError: "queue_full",
+    NotReadyError: "not_ready",
+    QueueTimeoutError: "queue_timeout",
+}
+
+
+def default_code(cls: type[ServiceError]) -> str:
+    """The code of ``cls`` (its nearest class in ``DEFAULT_CODES``); ``internal_error`` for the bare base."""
+    return next((DEFAULT_CODES[c] for c in cls.__mro__ if c in DEFAULT_CODES), "internal_error")
 
 
 # Codes of errors no route raises: what the framework, the middleware and the validation of bodies answer.

@@ -10,18 +10,27 @@ from error_body import CODE, assert_error
 from fastapi.testclient import TestClient
 
 from xalign.service.app import create_app
-from xalign.service.errors import STATUS, ErrorBody, NotFoundError, OverloadedError, ServiceError
+from xalign.service.errors import (
+    DEFAULT_CODES,
+    STATUS,
+    ErrorBody,
+    NotFoundError,
+    OverloadedError,
+    QueueTimeoutError,
+    ServiceError,
+)
 from xalign.service.settings import Settings
 
 
 def test_every_error_class_has_a_snake_case_code_and_a_raise_site_may_name_its_own() -> None:
-    codes = {cls: cls.default_code for cls in STATUS}
-    assert all(CODE.fullmatch(code) for code in codes.values()), codes
-    assert len(set(codes.values())) == len(codes), "two classes share a default code"
+    assert set(DEFAULT_CODES) == set(STATUS)
+    assert all(CODE.fullmatch(code) for code in DEFAULT_CODES.values()), DEFAULT_CODES
+    assert len(set(DEFAULT_CODES.values())) == len(DEFAULT_CODES), "two classes share a default code"
     assert NotFoundError("x").code == "not_found"
     assert NotFoundError("x", "model", code="model_not_found").code == "model_not_found"
     assert OverloadedError("x", 3).code == "queue_full"
     assert OverloadedError("x", 3, code="too_many_concurrent_requests").code == "too_many_concurrent_requests"
+    assert QueueTimeoutError("x").code == "queue_timeout"  # its own, not its base's (OverloadedError)
     assert ServiceError("x").code == "internal_error"
 
 
