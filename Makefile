@@ -23,7 +23,7 @@ TORCH_PIN := $(shell grep -m1 '^torch==' $(CONSTRAINTS))
 # `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu`: the plain PyPI wheel is a multi-GB CUDA build.
 TORCH_INDEX ?=
 
-.PHONY: test lint typecheck contracts unit prometheus model serve clean
+.PHONY: test lint typecheck contracts unit prometheus browser model serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) prometheus
+unit: $(STAMP) prometheus browser
 	$(BIN)/python -m pytest
 
 # tests/e2e/test_prometheus.py scrapes the service with Debian's prometheus: installed here when missing and run as
@@ -63,6 +63,16 @@ prometheus:
 		export DEBIAN_FRONTEND=noninteractive; \
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } > $$log 2>&1; status=$$?; \
 		[ -z "$$added" ] || rm -f $$policy; [ $$status = 0 ] || cat $$log; rm -f $$log; exit $$status; }
+
+# tests/browser/ drive the web page in Debian's chromium through chromedriver: both installed here when either is
+# missing and run as root (CI); elsewhere those tests are skipped (and fail with CI=true). The log shows on failure.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	! command -v apt-get >/dev/null 2>&1 || { \
+		echo "make: installing Debian's chromium and chromium-driver for tests/browser"; log=$$(mktemp); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; } > $$log 2>&1; \
+		status=$$?; [ $$status = 0 ] || cat $$log; rm -f $$log; exit $$status; }
 
 test: lint typecheck contracts unit
 

@@ -31,7 +31,8 @@ ROUTE_SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/redoc"): Scope.PUBLIC,
     # The web page is static files; what it shows comes from the API routes below, with the key typed into it.
     ("GET", "/ui"): Scope.PUBLIC,
-    ("GET", "/ui/{path:path}"): Scope.PUBLIC,
+    # Declared as /ui/{path:path}; FastAPI's template (path_format) drops the convertor.
+    ("GET", "/ui/{path}"): Scope.PUBLIC,
     ("GET", "/metrics"): Scope.READ,
     ("GET", "/v1/models"): Scope.READ,
     ("GET", "/v1/models/{model_id}"): Scope.READ,

@@ -101,6 +101,7 @@ def test_the_packages_import_from_the_fresh_venv(fresh_venv: Path, tmp_path: Pat
     location = Path(_run([str(fresh_venv / "bin" / "python"), "-c", code], tmp_path).strip())
     assert location.is_relative_to(fresh_venv), location
     assert not location.is_relative_to(REPO)
+    assert all((location.parent / "service" / "ui" / f).is_file() for f in ("index.html", "app.js", "style.css"))
 
 
 def test_embed_and_mine_with_the_installed_package(fresh_venv: Path, tiny_store: Path, tmp_path: Path) -> None:
