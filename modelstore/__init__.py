@@ -1,6 +1,6 @@
 """The model store: the one contract between the offline side and the online side.
 
-Owns the manifest schema (schema_version 1), the versioned on-disk layout
+Owns the manifest schema (schema_version 2), the versioned on-disk layout
 ``<store>/<name>/<version>/`` with ``aliases.json`` beside the versions, atomic
 publishing, resolution of versions and aliases, and checksum verification on load.
 It imports only the standard library, numpy and pydantic: training, export and

@@ -1,4 +1,7 @@
-"""The manifest every published version carries, ``schema_version`` 1 (the store contract: docs/architecture.md).
+"""The manifest every published version carries, ``schema_version`` 2 (the store contract: docs/architecture.md).
+
+Version 2 added ``text_prefixes``. Version 1 manifests read as before (the field defaults to empty); an older
+xalign refuses a version 2 manifest with "upgrade xalign" rather than a validation error about an unknown key.
 
 ``ModelSpec`` is what a producer (export, training) knows about a model; ``Manifest``
 adds what the store assigns at publish time: name, version, creation time and the
@@ -16,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xalign.modelstore.errors import ManifestError, SchemaVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 
 Family = Literal["dual-encoder", "backpack"]

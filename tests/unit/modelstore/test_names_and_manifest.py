@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from store_specs import make_files, make_spec
 
-from xalign.modelstore import InvalidNameError, ManifestError, ModelStore, SchemaVersionError
+from xalign.modelstore import SCHEMA_VERSION, InvalidNameError, ManifestError, ModelStore, SchemaVersionError
 from xalign.modelstore.manifest import parse_manifest
 from xalign.modelstore.names import MAX_NAME_LENGTH, validate_name
 from xalign.modelstore.refs import parse_ref
@@ -46,9 +46,22 @@ def test_manifest_round_trips_through_the_store(tmp_path: Path) -> None:
     written = store.publish("m", make_spec(), make_files(tmp_path / "src"))
     read = store.manifest(parse_ref("m:1"))
     assert read == written
-    assert read.schema_version == 1
+    assert read.schema_version == SCHEMA_VERSION == 2
     assert set(read.files) == {"model.onnx", "tokenizer.json"}
     assert read.files["model.onnx"].bytes == len(b"onnx-bytes")
+
+
+def test_a_version_1_manifest_still_reads(tmp_path: Path) -> None:
+    # Stores published before text_prefixes existed keep loading: the field defaults to empty.
+    store = ModelStore(tmp_path)
+    store.publish("m", make_spec(), make_files(tmp_path / "src"))
+    path = tmp_path / "m" / "1" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["schema_version"] = 1
+    del data["text_prefixes"]
+    path.write_text(json.dumps(data))
+    read = store.load(parse_ref("m")).manifest
+    assert (read.schema_version, read.text_prefixes) == (1, {})
 
 
 def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
@@ -56,10 +69,10 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     store.publish("m", make_spec(), make_files(tmp_path / "src"))
     path = tmp_path / "m" / "1" / "manifest.json"
     data = json.loads(path.read_text())
-    data["schema_version"] = 2
+    data["schema_version"] = 3
     data["a_field_from_the_future"] = True
     path.write_text(json.dumps(data))
-    with pytest.raises(SchemaVersionError, match="schema_version 2 is newer"):
+    with pytest.raises(SchemaVersionError, match="schema_version 3 is newer"):
         store.load(parse_ref("m"))
 
 
