@@ -11,4 +11,6 @@ Everything here is plain Python and NumPy (no torch, no faiss), so it can be use
   premises and hypotheses, MUSE bilingual dictionaries (``src tgt`` and hunalign ``TARGET @ SOURCE``).
 - ``processing``: length filter, exact dedupe, seeded shuffle, projection onto languages, En-X pairs.
 - ``corpus``: sha256 and line counts of the files a model was trained on, for its manifest.
+- ``hard_negatives``: the nearest non-translations of each pair, with a paraphrase margin.
+- ``grouped_batches``: a data order whose micro-batches are groups of near neighbours.
 """

@@ -12,6 +12,10 @@ Modules, one concept each:
 - ``metrics_log``: ``metrics.jsonl`` and ``loss_curve.png``;
 - ``dev_eval``: Tatoeba accuracy of the model in training (monitoring only);
 - ``distributed``: torchrun process group and DDP (gloo on CPU);
+- ``distributed_gather``: every process's embeddings as in-batch negatives, with exact gradients;
+- ``frozen_cache``: per-sentence arrays on disk (memory-mapped shards + index);
+- ``frozen_states``: the frozen layers' output of a batch, computed once per text through that cache;
+- ``epoch_mining``: per-epoch hard negatives and grouped batches with the model in training;
 - ``build``: everything a run needs, fresh or resumed; ``loop``: the step loop and ``train()``;
 - ``provenance``: code revision and library versions.
 

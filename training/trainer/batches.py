@@ -256,7 +256,8 @@ class Collator:
                      if lang in other.texts and texts.get(other.texts[lang]) not in targets]  # fmt: skip
             chosen.append([texts.setdefault(text, len(texts)) for text in found])
         width = max((len(row) for row in chosen), default=0)
-        return torch.tensor([row + [-1] * (width - len(row)) for row in chosen], dtype=torch.long).view(-1, width)
+        padded = [row + [-1] * (width - len(row)) for row in chosen]
+        return torch.tensor(padded, dtype=torch.long).view(len(chosen), width)  # (B, count)
 
     def _multiway(self, rows: Sequence[ParallelRow], languages: tuple[str, ...], texts: dict[str, int]) -> Tensor:
         index = [

@@ -30,8 +30,9 @@ from xalign.training.trainer.checkpoint import (
     load_training_state,
     read_manifest,
 )
-from xalign.training.trainer.dev_eval import load_dev_pairs
+from xalign.training.trainer.dev_eval import LiveEncoder, load_dev_pairs
 from xalign.training.trainer.distributed import DistContext
+from xalign.training.trainer.epoch_mining import EpochMining
 from xalign.training.trainer.frozen_cache import StateCache
 from xalign.training.trainer.frozen_states import FrozenStates, cache_folder
 from xalign.training.trainer.optim import build_optimizer, build_scheduler
@@ -166,6 +167,7 @@ def build_run(
     scheduler = build_scheduler(optimizer, recipe.warmup_steps, recipe.steps, recipe.decay)
     text_tokenizer = TextTokenizer(tokenizer, recipe.prefix, max_length(recipe, encoder.config))
     frozen = frozen_states(recipe, module, text_tokenizer, data)
+    mining = epoch_mining(recipe, context, module, text_tokenizer, data)
     run = TrainingRun(
         recipe=recipe,
         context=context,
@@ -175,8 +177,22 @@ def build_run(
         optimizer=optimizer,
         scheduler=scheduler,
         data=data,
-        order=DataOrder(len(data.examples), recipe.seed, recipe.batch_size, recipe.grad_accum * context.world_size),
-        collator=_collator(recipe, text_tokenizer, encoder, module.needs(), data, frozen=frozen),
+        order=DataOrder(
+            len(data.examples),
+            recipe.seed,
+            recipe.batch_size,
+            recipe.grad_accum * context.world_size,
+            permute=mining.permutation if mining is not None and recipe.group_batches else None,
+        ),
+        collator=_collator(
+            recipe,
+            text_tokenizer,
+            encoder,
+            module.needs(),
+            data,
+            frozen=frozen,
+            mining=mining if recipe.hard_negatives is not None else None,
+        ),
         base_model=manifest.base_model if manifest is not None else base_model_name(recipe),
         recipe_file=recipe_file,
         frozen=frozen,
@@ -201,6 +217,20 @@ def frozen_states(
     return FrozenStates(cache, module.encoder, text_tokenizer, module.frozen_layers)
 
 
+def epoch_mining(
+    recipe: Recipe, context: DistContext, module: TrainModule, text_tokenizer: TextTokenizer, data: TrainingData
+) -> EpochMining | None:
+    """The per-epoch miner of hard negatives and grouped batches (None when the recipe asks for neither)."""
+    if recipe.hard_negatives is None and not recipe.group_batches:
+        return None
+    embed_batch = recipe.hard_negatives.embed_batch_size if recipe.hard_negatives is not None else 64
+    encoder = LiveEncoder(module.encoder, text_tokenizer, recipe.pooling, embed_batch)
+    return EpochMining(
+        data.examples, encoder, context, recipe.output, seed=recipe.seed, pivot=recipe.pivot,
+        batch_size=recipe.batch_size, slots=recipe.grad_accum * context.world_size, hard=recipe.hard_negatives,
+    )  # fmt: skip
+
+
 def _collator(
     recipe: Recipe,
     text_tokenizer: TextTokenizer,
@@ -209,6 +239,7 @@ def _collator(
     data: TrainingData,
     *,
     frozen: FrozenStates | None = None,
+    mining: EpochMining | None = None,
 ) -> Collator:
     return Collator(
         text_tokenizer,
@@ -219,6 +250,7 @@ def _collator(
         vocab_size=int(encoder.config.vocab_size),
         dictionary=data.dictionary,
         frozen_states=frozen,
+        negatives=mining,
     )
 
 

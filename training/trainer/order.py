@@ -7,13 +7,15 @@ all processes. Slot ``micro * world_size + rank`` takes the strided slice ``wind
 ``DistributedSampler`` strides over ranks), so micro-batches and processes see disjoint examples. Because only
 the slot number matters, N processes with ``grad_accum`` 1 see exactly the micro-batches that one process with
 ``grad_accum`` N sees. An epoch's last window that would be short is skipped (every micro-batch is full) and
-the next epoch starts.
+the next epoch starts. ``permute`` replaces the random permutation (``epoch_mining.py``: batches of near
+neighbours); it too must depend on the epoch alone.
 
 The cursor ``(epoch, position)`` is global, the same in every process; it is what a checkpoint stores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +48,14 @@ def epoch_permutation(size: int, seed: int, epoch: int) -> npt.NDArray[np.int64]
 class DataOrder:
     """Deterministic, resumable, sharded order over ``size`` examples (see the module docstring)."""
 
-    def __init__(self, size: int, seed: int, batch_size: int, slots: int = 1) -> None:
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        batch_size: int,
+        slots: int = 1,
+        permute: Callable[[int], npt.NDArray[np.int64]] | None = None,
+    ) -> None:
         self.window = batch_size * slots
         if size < self.window:
             raise ValueError(
@@ -57,12 +66,14 @@ class DataOrder:
         self.seed = seed
         self.batch_size = batch_size
         self.slots = slots
+        self.permute = permute
         self._cached: tuple[int, npt.NDArray[np.int64]] | None = None
 
     def permutation(self, epoch: int) -> npt.NDArray[np.int64]:
         """The permutation of ``epoch`` (the last one is cached)."""
         if self._cached is None or self._cached[0] != epoch:
-            self._cached = (epoch, epoch_permutation(self.size, self.seed, epoch))
+            chosen = self.permute(epoch) if self.permute is not None else epoch_permutation(self.size, self.seed, epoch)
+            self._cached = (epoch, chosen)
         return self._cached[1]
 
     def take(self, cursor: Cursor, slot: int = 0) -> tuple[Window, Cursor]:

@@ -1,0 +1,50 @@
+"""``hard_negatives`` and ``group_batches`` in the trainer: mined once per epoch, in the batches, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from resume_checks import interrupted_equals_uninterrupted, train_records
+from trainer_recipes import make_recipe
+
+from xalign.training.trainer.build import build_run
+from xalign.training.trainer.distributed import DistContext
+from xalign.training.trainer.epoch_mining import MINING_DIR, pair_texts
+
+# No margin: the random tiny model embeds every text nearly alike, so any margin would skip every candidate.
+HARD = {"count": 2, "margin": 0.0, "pool": 0}
+
+
+def test_each_batch_carries_its_mined_negatives(still_model: Path, tmp_path: Path) -> None:
+    run = build_run(make_recipe(still_model, tmp_path / "run", hard_negatives=HARD), DistContext())
+    window, _ = run.order.take(run.cursor)
+    batch = run.collator([run.data.examples[i] for i in window.indices], window)
+    assert batch.negatives is not None and batch.texts is not None and batch.pairs is not None
+    assert batch.negatives.shape == (4, 2)
+    mined = np.load(tmp_path / "run" / MINING_DIR / "epoch-000000.npz")["negatives"]
+    targets = {int(t) for t in batch.pairs[:, 1]}
+    assert int((batch.negatives >= 0).sum()) > 0
+    for row, index in enumerate(window.indices):
+        expected = [pair_texts(run.data.examples[j], "en")[1] for j in mined[index] if j >= 0]
+        got = [int(t) for t in batch.negatives[row] if t >= 0]
+        assert not targets & set(got)  # a negative is never a row's own translation
+        tokens = run.text_tokenizer(expected)
+        wanted = [tokens.ids[i][tokens.mask[i].bool()].tolist() for i in range(len(expected))]
+        table = [batch.texts.ids[t][batch.texts.mask[t].bool()].tolist() for t in got]
+        assert all(ids in wanted for ids in table)  # each one a mined negative (the English side here)
+
+
+def test_grouped_order_follows_the_mined_permutation(still_model: Path, tmp_path: Path) -> None:
+    run = build_run(make_recipe(still_model, tmp_path / "run", group_batches=True), DistContext())
+    window, _ = run.order.take(run.cursor)
+    permutation = np.load(tmp_path / "run" / MINING_DIR / "epoch-000000.npz")["permutation"]
+    assert window.indices == permutation[:4].tolist()
+    assert sorted(permutation.tolist()) == list(range(len(run.data.examples)))
+
+
+def test_a_run_with_both_resumes_exactly_and_logs_the_ranking_loss(still_model: Path, tmp_path: Path) -> None:
+    recipe = make_recipe(still_model, tmp_path / "whole", hard_negatives=HARD, group_batches=True, steps=4)
+    interrupted_equals_uninterrupted(recipe, tmp_path)
+    records = train_records(tmp_path / "whole")
+    assert all(record["losses"]["translation_ranking"] > 0 for record in records)
