@@ -362,12 +362,13 @@ def _add_backpack_parser(sub: Subparsers) -> None:
 
 def cmd_backpack(args: argparse.Namespace) -> int:
     """``xalign-train backpack``: load and check the recipe, then train (``training.backpack_training.loop``)."""
-    from xalign.training.backpack_training.loop import train_backpack  # noqa: PLC0415 - imports torch
+    from xalign.training.backpack_training.loop import RunControl, train_backpack  # noqa: PLC0415 - imports torch
 
     _check_steps(args)
     recipe = load_backpack_recipe(args.recipe, output=args.output, steps=args.steps)
     _configure_logging()
-    result = train_backpack(recipe, progress=not args.no_progress, recipe_file=args.recipe, resume=args.resume)
+    control = RunControl(resume=args.resume)
+    result = train_backpack(recipe, progress=not args.no_progress, recipe_file=args.recipe, control=control)
     sys.stdout.write(f"step {result.step}: {result.checkpoint}\n")
     return 0
 

@@ -251,22 +251,26 @@ def _check_resumable(saved: dict[str, Any], recipe: BackpackRecipe) -> None:
         raise ValueError(f"cannot resume: the recipe changed {', '.join(changed)} since the checkpoint")
 
 
-def train_backpack(
-    recipe: BackpackRecipe,
-    progress: bool = True,
-    recipe_file: Path | None = None,
-    *,
-    resume: bool = False,
-    stop_after: int | None = None,
-) -> TrainResult:
-    """Train as ``recipe`` says; write metrics, the loss curve and ``<output>/final`` (see the module doc).
+@dataclass(frozen=True)
+class RunControl:
+    """Where a run starts and stops: ``resume`` from the newest mid-run checkpoint (from step 0 when there is
+    none); ``stop_after`` N steps with a mid-run checkpoint instead of ``final/`` (the schedule still runs to
+    the recipe's ``steps``)."""
 
-    ``resume`` continues from the newest mid-run checkpoint (from step 0 when there is none); ``stop_after``
-    N ends the run after step N with a mid-run checkpoint instead of ``final/`` (the schedule still runs to
-    ``recipe.steps``).
-    """
+    resume: bool = False
+    stop_after: int | None = None
+
+
+FROM_START = RunControl()
+
+
+def train_backpack(
+    recipe: BackpackRecipe, progress: bool = True, recipe_file: Path | None = None, control: RunControl = FROM_START
+) -> TrainResult:
+    """Train as ``recipe`` says; write metrics, the loss curve and ``<output>/final`` (see the module doc)."""
     started = time.perf_counter()
-    state, tokenizer, source = _start(recipe, resume)
+    stop_after = control.stop_after
+    state, tokenizer, source = _start(recipe, control.resume)
     log.info("%s: %d %s, steps %d -> %d of %d", recipe.name, source.rows, "pairs" if recipe.is_sensia else "texts",
              state.step, recipe.steps, recipe.batch_size)  # fmt: skip
     output = Path(recipe.output)

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from xalign.training.backpack_training.checkpoints import latest_state, list_states
-from xalign.training.backpack_training.loop import train_backpack
+from xalign.training.backpack_training.loop import RunControl, train_backpack
 from xalign.training.backpack_training.recipe import recipe_from_mapping
 from xalign.training.cli import main
 
@@ -61,11 +61,12 @@ def test_a_stopped_and_resumed_run_ends_where_the_uninterrupted_one_does(data_ro
     whole = train_backpack(recipe_from_mapping(raw(data_root, tmp_path / "whole"), tmp_path), progress=False)
     assert [step for step, _ in list_states(tmp_path / "whole")] == [8]  # keep_checkpoints 1
     recipe = recipe_from_mapping(raw(data_root, tmp_path / "split"), tmp_path)
-    stopped = train_backpack(recipe, progress=False, stop_after=6)  # between two saves: stopping saves too
+    # Step 6 is between two saves: stopping saves too.
+    stopped = train_backpack(recipe, progress=False, control=RunControl(stop_after=6))
     assert stopped.step == 6 and stopped.checkpoint == latest_state(tmp_path / "split")
     assert not (tmp_path / "split" / "final").exists()
     (tmp_path / "split" / "checkpoints" / ".step-000009-unfinished").mkdir()  # a write cut short is ignored
-    resumed = train_backpack(recipe, progress=False, resume=True)
+    resumed = train_backpack(recipe, progress=False, control=RunControl(resume=True))
     assert resumed.step == 10 and resumed.checkpoint == tmp_path / "split" / "final"
     a, b = (
         load_file(str(whole.checkpoint / "model.safetensors")),
@@ -82,16 +83,17 @@ def test_a_resumed_run_refuses_a_changed_recipe_and_a_fresh_run_clears_old_check
     data_root: Path, tmp_path: Path
 ) -> None:
     recipe = recipe_from_mapping(raw(data_root, tmp_path / "run"), tmp_path)
-    train_backpack(recipe, progress=False, stop_after=4)
+    train_backpack(recipe, progress=False, control=RunControl(stop_after=4))
     with pytest.raises(ValueError, match="cannot resume: the recipe changed lr"):
-        train_backpack(recipe_from_mapping(raw(data_root, tmp_path / "run", lr=5e-3), tmp_path), resume=True)
+        changed = recipe_from_mapping(raw(data_root, tmp_path / "run", lr=5e-3), tmp_path)
+        train_backpack(changed, control=RunControl(resume=True))
     train_backpack(recipe_from_mapping(raw(data_root, tmp_path / "run", save_every=0), tmp_path), progress=False)
     assert list_states(tmp_path / "run") == []
 
 
 def test_the_cli_resumes(data_root: Path, tmp_path: Path) -> None:
     recipe = recipe_from_mapping(raw(data_root, tmp_path / "cli"), tmp_path)
-    train_backpack(recipe, progress=False, stop_after=4)
+    train_backpack(recipe, progress=False, control=RunControl(stop_after=4))
     path = tmp_path / "r.toml"
     path.write_text(f'output = "cli"\ndata_root = "{data_root}"\n{TOML}', encoding="utf-8")
     assert main(["backpack", str(path), "--resume", "--no-progress"]) == 0
