@@ -77,7 +77,9 @@ class LoadedModel:
         if prefix is None:
             defined = sorted(self.manifest.text_prefixes) or "none"
             raise UnprocessableError(
-                f"{self.id} defines no prefix for input_type {input_type!r} (it defines: {defined})", "input_type"
+                f"{self.id} defines no prefix for input_type {input_type!r} (it defines: {defined})",
+                "input_type",
+                code="input_type_not_defined",
             )
         return prefix
 

@@ -162,7 +162,7 @@ class Batcher:
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32), 0
         if self._closing:
-            raise NotReadyError(f"{self.label} is shutting down")
+            raise NotReadyError(f"{self.label} is shutting down", code="shutting_down")
         self.admission.precheck(len(texts))
         self._active += 1
         try:

@@ -105,7 +105,9 @@ class JobRunner:
         """429 with Retry-After when ``max_queued_jobs`` jobs are waiting already."""
         if len(self._queue) >= self.settings.max_queued_jobs:
             raise OverloadedError(
-                f"{len(self._queue)} mining jobs are queued already (XALIGN_MAX_QUEUED_JOBS); retry later", 60
+                f"{len(self._queue)} mining jobs are queued already (XALIGN_MAX_QUEUED_JOBS); retry later",
+                60,
+                code="job_queue_full",
             )
 
     def enqueue(self, record: JobRecord) -> None:
@@ -118,7 +120,7 @@ class JobRunner:
         """The record of a job, or 404."""
         record = self.records.get(job_id)
         if record is None:
-            raise NotFoundError(f"mining job {job_id!r} does not exist", "job_id")
+            raise NotFoundError(f"mining job {job_id!r} does not exist", "job_id", code="job_not_found")
         return record
 
     def snapshot(self, record: JobRecord) -> JobRecord:

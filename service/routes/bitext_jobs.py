@@ -70,7 +70,10 @@ async def _model(
     """The version the job embeds with: the one that embedded its index sides, else the requested model."""
     spaces = {side.space for side in sides if side.space is not None}
     if len(spaces) > 1:
-        raise ConflictError("the two indexes are in different embedding spaces; mine them once both are re-embedded")
+        raise ConflictError(
+            "the two indexes are in different embedding spaces; mine them once both are re-embedded",
+            code="embedding_spaces_differ",
+        )
     if not spaces:
         return await registry.get(request.model)
     name, version = spaces.pop()

@@ -54,7 +54,7 @@ def _texts(request: EmbeddingRequest, settings: Settings) -> list[str]:
     """The request's texts, checked against the limits."""
     raw = [request.input] if isinstance(request.input, str) else request.input
     if raw and not all(isinstance(x, str) for x in raw):
-        raise InvalidRequestError("token-id inputs are not supported: send text", "input")
+        raise InvalidRequestError("token-id inputs are not supported: send text", "input", code="unsupported_input")
     return check_texts([x for x in raw if isinstance(x, str)], settings, "input")
 
 

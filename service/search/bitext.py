@@ -64,7 +64,7 @@ def _index_space(snapshots: dict[str, tuple[list[str], FloatArray, Space]]) -> S
     if len(spaces) > 1:
         described = ", ".join(f"{name} is embedded with {s[0]}:{s[1]}" for name, (_, _, s) in sorted(snapshots.items()))
         raise ConflictError(f"the two indexes are in different embedding spaces ({described}); mine them once both "
-                            "are re-embedded with the same version")  # fmt: skip
+                            "are re-embedded with the same version", code="embedding_spaces_differ")  # fmt: skip
     return next(iter(spaces), None)
 
 

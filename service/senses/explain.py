@@ -16,7 +16,9 @@ def input_ids(engine: SenseEngine, text: str) -> list[int]:
     ids, truncated = engine.tokenizer.encode_one(text)
     if truncated:
         limit = engine.tokenizer.max_length
-        raise InvalidRequestError(f"input is longer than the model's {limit} tokens: shorten it", "input")
+        raise InvalidRequestError(
+            f"input is longer than the model's {limit} tokens: shorten it", "input", code="input_too_long"
+        )
     return ids
 
 
