@@ -6,7 +6,7 @@ its cause (the cause goes to the log, with the request id).
 
 ``type`` is one per status (the table below); ``code`` is a stable snake_case name of what went wrong, for
 programs to branch on: each error class has a default (``DEFAULT_CODES``) and a raise site may name a more
-specific one (``model_not_found``, ``input_too_long``...). README.md lists them.
+specific one (``model_not_found``, ``input_too_long``...). docs/api.md lists them.
 """
 
 from __future__ import annotations
