@@ -23,7 +23,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = ("xalign-store", "xalign-serve", "xalign-export", "xalign-train", "xalign-mine")
 # What the wheel is built from: what the Dockerfile's `source` stage copies.
-SOURCES = ("pyproject.toml", "README.md", "__init__.py", "modelstore", "runtime", "service", "training", "export", "client")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "__init__.py",
+    "modelstore",
+    "runtime",
+    "service",
+    "training",
+    "export",
+    "client",
+)
 TEXTS = ["the cat sat on the mat", "good morning, world", "numbers 12345 and more", "why? because!"]
 
 MINE = textwrap.dedent(
