@@ -51,27 +51,28 @@ def test_manifest_round_trips_through_the_store(tmp_path: Path) -> None:
     assert read.files["model.onnx"].bytes == len(b"onnx-bytes")
 
 
+def _store_with_edited_manifest(root: Path, edit: dict[str, object], drop: str | None = None) -> ModelStore:
+    """A store holding ``m:1`` whose manifest.json had ``edit`` applied (and the key ``drop`` removed)."""
+    store = ModelStore(root)
+    store.publish("m", make_spec(), make_files(root / "src"))
+    path = root / "m" / "1" / "manifest.json"
+    data = json.loads(path.read_text())
+    data.update(edit)
+    if drop is not None:
+        del data[drop]
+    path.write_text(json.dumps(data))
+    return store
+
+
 def test_a_version_1_manifest_still_reads(tmp_path: Path) -> None:
     # Stores published before text_prefixes existed keep loading: the field defaults to empty.
-    store = ModelStore(tmp_path)
-    store.publish("m", make_spec(), make_files(tmp_path / "src"))
-    path = tmp_path / "m" / "1" / "manifest.json"
-    data = json.loads(path.read_text())
-    data["schema_version"] = 1
-    del data["text_prefixes"]
-    path.write_text(json.dumps(data))
+    store = _store_with_edited_manifest(tmp_path, {"schema_version": 1}, drop="text_prefixes")
     read = store.load(parse_ref("m")).manifest
     assert (read.schema_version, read.text_prefixes) == (1, {})
 
 
 def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
-    store = ModelStore(tmp_path)
-    store.publish("m", make_spec(), make_files(tmp_path / "src"))
-    path = tmp_path / "m" / "1" / "manifest.json"
-    data = json.loads(path.read_text())
-    data["schema_version"] = 3
-    data["a_field_from_the_future"] = True
-    path.write_text(json.dumps(data))
+    store = _store_with_edited_manifest(tmp_path, {"schema_version": 3, "a_field_from_the_future": True})
     with pytest.raises(SchemaVersionError, match="schema_version 3 is newer"):
         store.load(parse_ref("m"))
 
