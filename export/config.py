@@ -24,7 +24,7 @@ from xalign.modelstore.manifest import DataFile
 from xalign.modelstore.names import validate_name
 
 # Bump when a change here changes what gets published for the same inputs (graph, variants, tokenizer).
-EXPORT_CODE_VERSION = "1"
+EXPORT_CODE_VERSION = "2"
 
 Evaluation = dict[str, dict[str, float]]
 

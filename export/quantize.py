@@ -35,6 +35,8 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from xalign.export.onnx_graph import drop_intermediate_shapes
+
 log = logging.getLogger(__name__)
 
 
@@ -66,6 +68,8 @@ def quantize_int8(
         weight_type=QuantType.QInt8,
         nodes_to_exclude=excluded,
     )
+    # The quantiser's shape inference records the shapes again; see ``export/onnx_graph.py`` for why they go.
+    drop_intermediate_shapes(target)
     log.info(
         "wrote %s (%.1f MB, quantised %s, %d MatMuls kept fp32)",
         target,
