@@ -49,7 +49,7 @@ class Smoke:
             "XALIGN_POLL_INTERVAL_S": "2",
             "XALIGN_THREADS": "1",
             "XALIGN_TRAIN_DATA": str(self.data),
-            "XALIGN_TRAIN_RECIPE": "/runs/tiny/recipe.toml",
+            "XALIGN_TRAIN_RECIPE": "/runs/tiny/tiny_retrain.toml",
             "XALIGN_TRAIN_MODEL": "tiny",
             "XALIGN_TRAIN_RUN": "tiny/run",
         }
@@ -263,10 +263,11 @@ def _dockerfile_arg(name: str) -> str:
 
 
 def _training_data(data: Path) -> None:
-    """The trainer's /data: tests/support's tiny BERT builder, Multi30k rows, the Tatoeba sample, the seeder."""
+    """The trainer's /data: tests/support's tiny BERT and recipe, Multi30k rows, the Tatoeba sample, the seeder."""
     shutil.rmtree(data, ignore_errors=True)
     (data / "support").mkdir(parents=True)
-    shutil.copy(REPO / "tests" / "support" / "tiny_models.py", data / "support")
+    for helper in ("tiny_models.py", "retrain_recipe.py"):
+        shutil.copy(REPO / "tests" / "support" / helper, data / "support")
     shutil.copytree(REPO / "tests" / "data" / "trainer" / "multi30k", data / "multi30k")
     shutil.copytree(REPO / "tests" / "data" / "tatoeba_mini", data / "tatoeba")
     shutil.copy(HERE / "seed_tiny.py", data)

@@ -1,10 +1,10 @@
 """Run by deploy/smoke.sh inside the ``trainer`` container: a tiny model for the retraining step of the smoke.
 
-The data folder (``/data``) holds tests/support (the tiny BERT builder), the Multi30k rows and the Tatoeba
-sample of tests/data. This publishes ``tiny`` version 1 into the store (a weak encoder: every token embedded
-alike, measured on the Tatoeba sample) and writes a 4-step recipe whose base is the same tiny BERT, so the
-trainer's version 2 passes the release gate against version 1 by a wide margin, as in
-tests/e2e/test_compose_loop.py.
+The data folder (``/data``) holds tests/support (the tiny BERT builder and recipe), the Multi30k rows and the
+Tatoeba sample of tests/data. This publishes ``tiny`` version 1 into the store (a weak encoder: every token
+embedded alike, measured on the Tatoeba sample) and writes a 4-step recipe (tests/support/retrain_recipe.py)
+whose base is the same tiny BERT, so the trainer's version 2 passes the release gate against version 1 by a
+wide margin, as in tests/e2e/test_compose_loop.py.
 
     python /data/seed_tiny.py /store /runs/tiny
 """
@@ -20,6 +20,7 @@ sys.path.insert(0, str(DATA / "support"))
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from retrain_recipe import write_recipe  # noqa: E402
 from tiny_models import build_model_dir, publish_tiny  # noqa: E402
 
 
@@ -33,19 +34,6 @@ def weak_copy(model_dir: Path, target: Path) -> Path:
     return target
 
 
-def write_recipe(folder: Path, base: Path) -> Path:
-    """A 4-step En-De recipe over 16 Multi30k rows of ``/data``; the trainer's flags set output and data root."""
-    recipe = folder / "recipe.toml"
-    recipe.write_text(
-        f'base = "{base}"\noutput = "{folder / "run"}"\n'
-        'steps = 4\nbatch_size = 4\nlr = 1e-3\nmax_seq_length = 24\ndevice = "cpu"\n\n'
-        '[[objectives]]\nname = "translation_ranking"\n\n'
-        '[[data]]\nkind = "multi30k"\npath = "multi30k"\nsplit = "train"\nlangs = ["en", "de"]\nmax_rows = 16\n',
-        encoding="utf-8",
-    )
-    return recipe
-
-
 def main(store: Path, folder: Path) -> None:
     """Publish the weak ``tiny:1`` into ``store``; the base and the recipe into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,7 +41,7 @@ def main(store: Path, folder: Path) -> None:
     manifest = publish_tiny(
         weak_copy(base, folder / "weak"), store, tatoeba_dir=DATA / "tatoeba", tatoeba_langs=("deu",)
     )
-    recipe = write_recipe(folder, base)
+    recipe = write_recipe(folder, base, steps=4)  # the trainer's flags set its output and data root
     print(f"seeded tiny:{manifest.version}; recipe {recipe}")
 
 

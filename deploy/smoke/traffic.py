@@ -7,15 +7,19 @@ so a swap, a restart of the trainer or a rollback that fails one request shows u
 
 from __future__ import annotations
 
-import threading
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from openai import OpenAI
 
 from engine import StepError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
+from streaming_client import StreamingClient
 
 E5 = "xalign-e5-small"
 BACKPACK = "xalign-backpack-sensia"
@@ -65,39 +69,19 @@ def served_version(base_url: str, name: str) -> int | None:
     return next((int(card["version"]) for card in cards if card["name"] == name), None)
 
 
-class Stream(threading.Thread):
+class Stream(StreamingClient):
     """Alternates embeddings of ``model`` and searches of ``docs`` until stopped: (route, status, model) each."""
 
     def __init__(self, base_url: str, model: str) -> None:
-        super().__init__(daemon=True)
-        self.base_url, self.model = base_url, model
-        self.answers: list[tuple[str, int, str]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        requests = [
-            ("/v1/embeddings", {"input": DE[:2], "model": self.model}),
-            ("/v1/indexes/docs/search", {"query": "Zug", "k": 2}),
+        requests: list[tuple[str, dict[str, Any]]] = [
+            ("/v1/embeddings", {"input": DE[:2], "model": model}),
+            ("/v1/indexes/docs/search", {"query": "Zug"}),
         ]
-        with httpx.Client(base_url=self.base_url, timeout=60) as client:
-            for i in range(10**9):
-                if self.stop.is_set():
-                    return
-                route, body = requests[i % 2]
-                try:
-                    response = client.post(route, json=body)
-                except httpx.TransportError as exc:  # a dropped connection is a failed request too
-                    self.answers.append((route, 0, type(exc).__name__))
-                    continue
-                self.answers.append((route, response.status_code, response.json().get("model", response.text)))
+        super().__init__(base_url, requests)
 
     def models(self) -> list[str]:
         """The model of every embedding answer so far."""
-        return [model for route, _, model in list(self.answers) if route == "/v1/embeddings"]
-
-    def failures(self) -> list[tuple[str, int, str]]:
-        """Every answer that was not a 200."""
-        return [answer for answer in list(self.answers) if answer[1] != 200]
+        return self.embedding_models()
 
 
 def wait_for(probe: Callable[[], bool], timeout: float, what: str) -> float:

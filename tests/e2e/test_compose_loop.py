@@ -20,7 +20,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import httpx
 from compose_file import COMPOSE, REPO, Service, load, service
 from processes import free_port, running, wait_for, wait_ready
 from retrain_recipe import write_recipe
+from streaming_client import StreamingClient
 from tiny_models import publish_tiny
 
 TRAIN_DATA = REPO / "tests" / "data" / "trainer"
@@ -36,32 +36,10 @@ IMAGE_STORE = "/opt/xalign/store"
 DOCS = ["a dog runs in the park", "ein Hund rennt im Park", "the train is late", "der Zug hat Verspätung"]
 
 
-class Client(threading.Thread):
-    """Alternates embedding and index-search requests until stopped, recording (route, status, model)."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__(daemon=True)
-        self.base_url = base_url
-        self.answers: list[tuple[str, int, str]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        requests = [("/v1/embeddings", {"input": DOCS[:2]}), ("/v1/indexes/docs/search", {"query": "dog", "k": 2})]
-        with httpx.Client(base_url=self.base_url, timeout=30) as client:
-            for i in range(1_000_000):
-                if self.stop.is_set():
-                    return
-                route, body = requests[i % 2]
-                try:
-                    response = client.post(route, json=body)
-                except httpx.TransportError as exc:  # a dropped connection is a failed request too
-                    self.answers.append((route, 0, type(exc).__name__))
-                    continue
-                self.answers.append((route, response.status_code, response.json().get("model", response.text)))
-
-    def embedding_models(self) -> list[str]:
-        """The model of every embedding answer so far."""
-        return [model for route, _, model in list(self.answers) if route == "/v1/embeddings"]
+def _client(base_url: str) -> StreamingClient:
+    """Alternates embedding and index-search requests until stopped."""
+    requests = [("/v1/embeddings", {"input": DOCS[:2]}), ("/v1/indexes/docs/search", {"query": "dog", "k": 2})]
+    return StreamingClient(base_url, requests)
 
 
 def _host_paths(compose_service: Service, volumes: dict[str, Path], image_store: Path) -> dict[str, Path]:
@@ -138,7 +116,7 @@ def test_bootstrap_serve_retrain_rollback(tiny_model_dir: Path, tmp_path: Path) 
         wait_ready(base_url, proc, log, timeout=120)
         assert httpx.post(f"{base_url}/v1/indexes", json={"name": "docs"}, timeout=30).status_code == 201
         assert httpx.post(f"{base_url}/v1/indexes/docs/texts", json={"texts": DOCS}, timeout=30).status_code == 200
-        client = Client(base_url)
+        client = _client(base_url)
         client.start()
         try:
             _loop(client, processes["trainer"], volumes["store"], tmp_path)
@@ -167,7 +145,7 @@ def _weak_copy(model_dir: Path, target: Path) -> Path:
     return target
 
 
-def _loop(client: Client, trainer: tuple[list[str], dict[str, str]], store: Path, tmp_path: Path) -> None:
+def _loop(client: StreamingClient, trainer: tuple[list[str], dict[str, str]], store: Path, tmp_path: Path) -> None:
     """Trainer publishes and promotes version 2, then the README's rollback returns to version 1."""
     models: Callable[[], list[str]] = client.embedding_models
     wait_for(lambda: len(client.answers) >= 20, 60, "answers from version 1")
