@@ -23,11 +23,13 @@ from xalign.export.dual_encoder_config import ExportConfig
 from xalign.export.evaluation import measure
 from xalign.export.family import IntArray, Outputs, Serving, Staged
 from xalign.export.fp16 import convert_fp16
+from xalign.export.int8_selection import Calibration, load_calibration_texts, quantization_evaluation
 from xalign.export.onnx_graph import DEFAULT_OPSET, check_interface, example_batch, export_onnx
 from xalign.export.progress import step
 from xalign.export.quantize import quantize_int8
 from xalign.modelstore.artifacts import SENTENCE_EMBEDDING, VARIANT_FILES
 from xalign.modelstore.manifest import Family
+from xalign.runtime.tokenization import TextTokenizer
 from xalign.training.models.pooling import POOLING_MODES, Pooling, pool
 
 
@@ -124,7 +126,10 @@ class DualEncoderFamily:
         if "int8" in config.variants:
             with step("quantising to int8"):
                 variants["int8"] = quantize_int8(
-                    fp32, staging / VARIANT_FILES["int8"], quantize_embeddings=config.quantize_embeddings
+                    fp32,
+                    staging / VARIANT_FILES["int8"],
+                    quantize_embeddings=config.quantize_embeddings,
+                    calibration=calibration(config, model),
                 )
         if "fp16" in config.variants:
             with step("converting to fp16"):
@@ -140,8 +145,16 @@ class DualEncoderFamily:
         return outputs
 
     def measure(self, config: ExportConfig, variants: Mapping[str, Path], tokenizer: Path, dim: int) -> Evaluation:
-        """Tatoeba and BUCC of the staged variants, when their folders are set (``export/evaluation.py``)."""
-        return measure(config, variants, tokenizer, dim)
+        """Tatoeba and BUCC of the staged variants, when their folders are set (``export/evaluation.py``), and how
+        the int8 variant was quantised (``export/int8_selection.py``)."""
+        recipe = quantization_evaluation(variants["int8"]) if "int8" in variants else {}
+        return {**measure(config, variants, tokenizer, dim), **recipe}
+
+
+def calibration(config: ExportConfig, model: DualEncoder) -> Calibration:
+    """The packaged calibration texts, tokenised as the service will tokenise them for this export."""
+    tokenizer = TextTokenizer(config.tokenizer_path, config.fitted_length(model.max_positions), config.text_prefix)
+    return Calibration(load_calibration_texts(), tokenizer)
 
 
 DUAL_ENCODER = DualEncoderFamily()

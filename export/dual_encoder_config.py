@@ -10,6 +10,8 @@ import transformers
 
 from xalign.export.config import PublishConfig
 from xalign.export.evaluation import bucc_inputs, tatoeba_inputs
+from xalign.export.int8_selection import calibration_path
+from xalign.export.parity_texts import parity_texts_hash
 from xalign.modelstore.artifacts import VARIANT_FILES
 from xalign.modelstore.integrity import sha256_file
 from xalign.training.models.pooling import POOLING_MODES, Pooling
@@ -55,12 +57,13 @@ class ExportConfig(PublishConfig):
         return Path(self.tokenizer) if self.tokenizer is not None else super().tokenizer_path
 
     def hashed_inputs(self) -> list[tuple[str, str]]:
-        """The tokenizer, the parity texts, then every Tatoeba and BUCC file the evaluation reads."""
+        """The tokenizer, the parity and calibration texts, then every Tatoeba and BUCC file the evaluation reads."""
         evaluated = tatoeba_inputs(Path(self.tatoeba_dir), self.tatoeba_langs) if self.tatoeba_dir is not None else []
         evaluated += bucc_inputs(Path(self.bucc_dir), self.bucc_pair) if self.bucc_dir is not None else []
         return [
             ("tokenizer", sha256_file(self.tokenizer_path)),
             *super().hashed_inputs(),
+            ("calibration", parity_texts_hash(calibration_path())),
             *((f"eval {path.name}", sha256_file(path)) for path in evaluated),
         ]
 

@@ -1,23 +1,23 @@
-"""The int8 variant: onnxruntime dynamic quantization of the fp32 graph, FFN output projections kept fp32.
+"""The int8 variant: onnxruntime dynamic quantization of the fp32 graph, sensitive FFN output projections fp32.
 
 Weights of the ``MatMul``s become int8 with one scale per output channel; activations are
-quantised at run time (uint8, one scale per tensor, per batch), so no calibration data is needed.
+quantised at run time (uint8, one scale per tensor, per batch). The FFN output projection
+(intermediate -> hidden, the ``MatMul`` fed by GELU) is where that costs accuracy: its input is the
+widest (1536) and most outlier-heavy activation. Without calibration texts every layer's stays fp32;
+with them (the export's default, ``export/int8_selection.py``) only the layers where quantising it
+measurably moves the vectors do. multilingual-e5-small, Tatoeba deu fra ces spa rus both directions,
+onnxruntime 1.32, 1 thread CPU time on AVX-512 VNNI (``benchmarks/results/graph_variants.md``):
 
-Excluded: the FFN output projection (intermediate → hidden, the ``MatMul`` fed by GELU) of every
-layer. Its input is the widest (1536) and most outlier-heavy activation, and one uint8 scale for
-the whole tensor costs the most there. multilingual-e5-small, Tatoeba deu fra ces spa rus both
-directions, onnxruntime 1.32 on AVX2 without VNNI, 2 threads (benchmarks/results/int8_variants.md):
+    fp32                                   90.70                           1.00x  471 MB
+    all MatMuls + Gathers                  89.70 (-1.00, eng-ces -4.1)     2.64x  119 MB
+    FFN output kept fp32 (no calibration)  90.30 (-0.40, eng-spa -0.7)     1.74x  140 MB
+    calibrated: layers 0, 4, 5 kept fp32   90.24 (-0.46, eng-spa -1.1)     2.36x  126 MB   <- default
 
-    fp32                       90.70                                1.00x  471 MB
-    all MatMuls + Gathers      89.28 (-1.42, eng-ces -4.4)          1.38x  119 MB
-    FFN output kept fp32       90.12 (-0.58, worst eng-spa -1.7)    1.13x  140 MB   <- default
-
-Screened on ces+deu and rejected: excluding the Q/K/V, attention-output or FFN-input projections
-instead (-1.9, -1.8, -1.3), reduce_range (-1.5), uint8 weights (-1.4), keeping the embedding
-table fp32 (-1.8: the table is not the problem), a per-row int8 table (-2.1). Weight-only
-``MatMulNBits`` 8 bit is lossless (-0.1) and batch-independent but no faster than fp32 on AVX2
-(0.8-1.0x), so it only buys size. Activation scales are per batch, so an embedding still depends
-slightly on its batch mates (max abs 0.011 vs 0.016 before; fp32: 3e-8).
+Rejected (``benchmarks/results/int8_variants.md``, ``graph_variants.md``): static QDQ calibrated with
+min/max (86.2, -4.5: calibrated ranges are wider than each batch's own), SmoothQuant on the FFN output
+projections (89.3: the migrated scales cost the per-channel weights more than they save the activations),
+reduce_range, uint8 weights, per-row embedding tables; weight-only ``MatMulNBits`` is lossless but no faster.
+Activation scales are per batch, so an embedding still depends slightly on its batch mates (max abs ~0.01).
 
 The word embedding is a ``Gather`` on a ``[vocab, dim]`` table. For multilingual-e5-small
 (250,037 x 384) that table is 384 MB of the 470 MB fp32 file: quantising only the MatMuls
@@ -35,6 +35,14 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from xalign.export.int8_selection import (
+    Calibration,
+    Selection,
+    quantise_nodes,
+    record_selection,
+    select_layers,
+    selection_recipe,
+)
 from xalign.export.onnx_graph import drop_intermediate_shapes
 
 log = logging.getLogger(__name__)
@@ -47,18 +55,19 @@ def quantize_int8(
     per_channel: bool = True,
     quantize_embeddings: bool = True,
     exclude_roles: Sequence[str] = ("ffn_out",),
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write a dynamically quantised int8 copy of the ONNX model ``source`` to ``target``.
 
-    ``exclude_roles`` (see :func:`weight_matmuls`) stay fp32; the default keeps every layer's
-    FFN output projection in fp32, which the module docstring explains.
+    ``exclude_roles`` (see :func:`weight_matmuls`) stay fp32. With ``calibration``, each layer's FFN output
+    projection is then quantised where the calibration texts show it harmless (``export/int8_selection.py``).
+    How the file was made is recorded in its metadata (``int8_selection.QUANTIZATION_KEY``).
     """
     op_types = ["MatMul", "Gather"] if quantize_embeddings else ["MatMul"]
     source, target = Path(source), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    graph = onnx.load(str(source), load_external_data=False)
-    excluded = [name for name, role, _ in weight_matmuls(graph) if role in exclude_roles]
-    del graph
+    roles = weight_matmuls(onnx.load(str(source), load_external_data=False))
+    excluded = {name: (role, layer) for name, role, layer in roles if role in exclude_roles}
     quantize_dynamic(
         model_input=source,
         model_output=target,
@@ -66,18 +75,42 @@ def quantize_int8(
         per_channel=per_channel,
         # Signed int8 weights with uint8 activations: onnxruntime's fast path on x86 (VNNI) and ARM.
         weight_type=QuantType.QInt8,
-        nodes_to_exclude=excluded,
+        nodes_to_exclude=list(excluded),
     )
+    selection = None
+    if calibration is not None:
+        selection = quantise_harmless(source, target, excluded, calibration, per_channel)
+        quantised = {("ffn_out", layer) for layer in selection.quantised}
+        excluded = {name: where for name, where in excluded.items() if where not in quantised}
     # The quantiser's shape inference records the shapes again; see ``export/onnx_graph.py`` for why they go.
     drop_intermediate_shapes(target)
+    kept = sorted({layer for role, layer in excluded.values() if role == "ffn_out"})
+    recipe = selection_recipe(
+        selection,
+        method="onnxruntime dynamic: int8 per-channel weights, uint8 activations with one scale per tensor and batch",
+        per_channel=per_channel,
+        op_types=op_types,
+        kept_fp32=kept,
+        kept_fp32_roles=sorted({role for role, _ in excluded.values()}),
+    )
+    record_selection(target, recipe)
     log.info(
-        "wrote %s (%.1f MB, quantised %s, %d MatMuls kept fp32)",
-        target,
-        target.stat().st_size / 1e6,
-        "+".join(op_types),
-        len(excluded),
+        "wrote %s (%.1f MB, %s, %d MatMuls kept fp32)", target, target.stat().st_size / 1e6, op_types, len(excluded)
     )
     return target
+
+
+def quantise_harmless(
+    source: Path, target: Path, excluded: dict[str, tuple[str, int]], calibration: Calibration, per_channel: bool
+) -> Selection:
+    """Quantise in ``target`` the excluded FFN output projections the calibration finds harmless (in place)."""
+    ffn_out = {layer: name for name, (role, layer) in excluded.items() if role == "ffn_out"}
+    selection = select_layers(source, target, ffn_out, calibration)
+    if selection.quantised:
+        base = target.rename(target.with_name(f"{target.stem}.base.onnx"))
+        quantise_nodes(base, target, [ffn_out[layer] for layer in selection.quantised], per_channel)
+        base.unlink()
+    return selection
 
 
 def weight_matmuls(model: onnx.ModelProto) -> list[tuple[str, str, int]]:

@@ -18,6 +18,7 @@ from xalign.export.cli import main
 from xalign.export.dual_encoder import DUAL_ENCODER
 from xalign.export.dual_encoder_config import ExportConfig
 from xalign.export.fingerprint import fingerprint
+from xalign.export.int8_selection import load_calibration_texts
 from xalign.export.parity import ParityError
 from xalign.export.pipeline import export_and_publish
 from xalign.modelstore import InvalidNameError, Manifest, ModelStore
@@ -64,7 +65,14 @@ def test_publish_gives_a_verified_version_with_parity(published: tuple[ExportCon
     assert manifest.parity["fp32"].min_cosine >= 0.9999
     assert manifest.parity["fp32"].texts >= 200
     assert manifest.parity["int8"].min_cosine > 0.9
-    assert manifest.evaluation == EVALUATION
+    # The given evaluation plus how int8 was made: the calibrated distance of each layer's FFN output projection.
+    recipe = manifest.evaluation["int8-quantization"]
+    assert {k: v for k, v in manifest.evaluation.items() if k != "int8-quantization"} == EVALUATION
+    assert {k for k in recipe if k.startswith("ffn_out_added_distance_layer_")} == {
+        "ffn_out_added_distance_layer_0",
+        "ffn_out_added_distance_layer_1",
+    }
+    assert recipe["calibration_texts"] == len(load_calibration_texts()) and 0 <= recipe["ffn_out_fp32_layers"] <= 2
     assert manifest.source.fingerprint == fingerprint(config)
     assert list(Path(config.work_dir or "").iterdir()) == []  # the staging folder is gone
 
