@@ -52,7 +52,7 @@ class Calibration:
     """The texts the selection measures on, tokenised as the service will (prefix, truncation)."""
 
     texts: Sequence[str]
-    tokenizer: TextTokenizer
+    tokenizer: TextTokenizer  # the published tokenizer.json with the version's prefix and token limit
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class Selection:
 
     texts: int
     texts_sha256: str
+    # Mean (1 - cosine) to fp32 over the texts with every other MatMul int8, and what each layer adds to it.
     base_distance: float
     added_distance: dict[int, float]
     quantised: list[int]
