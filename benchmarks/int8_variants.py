@@ -5,6 +5,10 @@
     python -m benchmarks.int8_variants --source ... --work /tmp/int8work --variants chosen --speed \\
         --markdown benchmarks/results/int8_variants.md
 
+``calibrated`` is the export's default (``export/int8_selection.py``); ``static-minmax`` (static QDQ) and
+``smooth-ffn-out`` (SmoothQuant on the FFN output projections) calibrate on ``export/calibration_texts.txt``;
+``benchmarks/graph_variants.py`` compares them on the current graph.
+
 Every variant is built once into ``<work>/<name>.onnx`` from ``--source`` (the tokenizer is the
 ``tokenizer.json`` beside it) and its results are cached in ``<work>/results.json``, so screening on two
 languages and then running the finalists on all five reuses the files. Accuracy is Tatoeba (deu fra ces
@@ -28,13 +32,25 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
 from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
 from benchmarks.protocol import DEFAULT_DATA, THREADS, median_rate, protocol_texts
+from xalign.export.int8_selection import Calibration, load_calibration_texts
+from xalign.export.onnx_graph import drop_intermediate_shapes
 from xalign.export.quantize import quantize_int8, weight_matmuls
+from xalign.modelstore.artifacts import INPUT_NAMES
 from xalign.runtime.onnx_encoder import OnnxEncoder
+from xalign.runtime.session import feeds
 from xalign.runtime.tokenization import TextTokenizer
 from xalign.training.evaluate.report import tatoeba_evaluation
 from xalign.training.evaluate.tatoeba import evaluate_tatoeba
@@ -60,6 +76,7 @@ def _dynamic(
             weight_type=weight_type,
             nodes_to_exclude=excluded,
         )
+        drop_intermediate_shapes(target)
 
     return build
 
@@ -142,6 +159,78 @@ def _chosen(source: Path, target: Path) -> None:
     quantize_int8(source, target)
 
 
+def _calibrated(source: Path, target: Path) -> None:
+    """The export's default: FFN output projections quantised where the calibration texts find it harmless."""
+    tokenizer = TextTokenizer(source.parent / "tokenizer.json", 512, "query: ")
+    quantize_int8(source, target, calibration=Calibration(load_calibration_texts(), tokenizer))
+
+
+def _static_minmax(source: Path, target: Path) -> None:
+    """Static QDQ: uint8 activation ranges calibrated (min/max) on the calibration texts, per-channel int8 weights."""
+    tokenizer = TextTokenizer(source.parent / "tokenizer.json", 512, "query: ")
+    ids = tokenizer.encode_ids(load_calibration_texts())
+    batches = [feeds(tokenizer.pad(ids[i : i + 32]), INPUT_NAMES) for i in range(0, len(ids), 32)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(batches)
+
+        def get_next(self) -> dict[str, Any] | None:
+            return next(self.batches, None)
+
+    quantize_static(
+        source,
+        target,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    drop_intermediate_shapes(target)
+
+
+def _smooth_ffn_out(source: Path, target: Path, alpha: float = 0.5) -> None:
+    """SmoothQuant on the FFN output projections (x / s, s * W with s = max|x|^a / max|W|^(1-a)), then dynamic-all."""
+    tokenizer = TextTokenizer(source.parent / "tokenizer.json", 512, "query: ")
+    model = onnx.load(str(source))
+    weights = {i.name: i for i in model.graph.initializer}
+    nodes = {n.name: n for n in model.graph.node}
+    chosen = [nodes[name] for name, role, _ in weight_matmuls(model) if role == "ffn_out"]
+    peaks = _channel_peaks(source, [n.input[0] for n in chosen], tokenizer)
+    for k, node in enumerate(chosen):
+        w = numpy_helper.to_array(weights[node.input[1]])  # (K, N)
+        s = peaks[node.input[0]] ** alpha / np.maximum(np.abs(w).max(axis=1), 1e-5) ** (1 - alpha)  # (K,)
+        s = np.clip(s, 1e-2, 1e2).astype(np.float32)
+        weights[node.input[1]].CopyFrom(numpy_helper.from_array(w * s[:, None], node.input[1]))
+        model.graph.initializer.append(numpy_helper.from_array(1.0 / s, f"smooth_{k}"))
+        scaled = f"{node.input[0]}_smooth_{k}"
+        mul = helper.make_node("Mul", [node.input[0], f"smooth_{k}"], [scaled], name=f"smooth_mul_{k}")
+        model.graph.node.insert(list(model.graph.node).index(node), mul)
+        node.input[0] = scaled
+    smoothed = target.with_suffix(".smooth.onnx")
+    onnx.save(model, str(smoothed))
+    _dynamic()(smoothed, target)
+    smoothed.unlink()
+
+
+def _channel_peaks(source: Path, tensors: list[str], tokenizer: TextTokenizer) -> dict[str, np.ndarray]:
+    """Per channel, the largest |value| of each named tensor over the real tokens of the calibration texts."""
+    model = onnx.load(str(source))
+    model.graph.output.extend(helper.make_tensor_value_info(t, TensorProto.FLOAT, None) for t in tensors)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids = tokenizer.encode_ids(load_calibration_texts())
+    peaks = {t: np.full(1, 1e-5, dtype=np.float32) for t in tensors}
+    for start in range(0, len(ids), 32):
+        batch = tokenizer.pad(ids[start : start + 32])
+        real = batch.attention_mask.astype(bool)  # (batch, seq)
+        for name, value in zip(tensors, session.run(tensors, feeds(batch, INPUT_NAMES)), strict=True):
+            peaks[name] = np.maximum(peaks[name], np.abs(value[real]).max(axis=0))
+    return peaks
+
+
 VARIANTS: dict[str, Builder] = {
     "dynamic-all": _dynamic(),  # the previous quantize_int8: every weight MatMul and all three Gathers
     "dynamic-matmul-only": _dynamic(gather=False),
@@ -157,6 +246,9 @@ VARIANTS: dict[str, Builder] = {
     "nbits8-b32-acc4": _then_row_gather(_nbits(block=32, accuracy_level=4)),
     "nbits8-b128-acc4": _then_row_gather(_nbits(block=128, accuracy_level=4)),
     "chosen": _chosen,
+    "calibrated": _calibrated,
+    "static-minmax": _static_minmax,
+    "smooth-ffn-out": _smooth_ffn_out,
 }
 
 

@@ -9,8 +9,8 @@ booleans in transformers' mask code being frozen into constants.
 The exporter records the shape of every intermediate tensor (``graph.value_info``), and with those shapes
 onnxruntime fuses each layer's bias Add, residual Add and ``LayerNormalization`` into ``SkipLayerNormalization``,
 whose CPU kernel is slower than the three ops it replaces: on multilingual-e5-small, onnxruntime 1.32, the graph
-without the recorded shapes runs 1.10x as fast (1 thread, CPU time) and 1.08x (2 threads), as fast as the
-TorchScript export of the same weights, whose shapes were never recorded (``benchmarks/results/graph_variants.md``).
+without the recorded shapes runs 1.09-1.10x as fast (1 thread, CPU and wall time), as fast as the TorchScript
+export of the same weights, whose shapes were never recorded (``benchmarks/results/graph_variants.md``).
 So ``export_onnx`` drops them (``drop_intermediate_shapes``); onnxruntime infers what its other fusions need.
 
 Every graph takes ``input_ids`` and ``attention_mask`` (int64, (batch, seq), right padding, both axes dynamic)

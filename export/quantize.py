@@ -6,16 +6,16 @@ quantised at run time (uint8, one scale per tensor, per batch). The FFN output p
 widest (1536) and most outlier-heavy activation. Without calibration texts every layer's stays fp32;
 with them (the export's default, ``export/int8_selection.py``) only the layers where quantising it
 measurably moves the vectors do. multilingual-e5-small, Tatoeba deu fra ces spa rus both directions,
-onnxruntime 1.32, 1 thread CPU time on AVX-512 VNNI (``benchmarks/results/graph_variants.md``):
+onnxruntime 1.32, 1 thread (CPU and wall time) on AVX-512 VNNI (``benchmarks/results/graph_variants.md``):
 
-    fp32                                   90.70                           1.00x  471 MB
-    all MatMuls + Gathers                  89.70 (-1.00, eng-ces -4.1)     2.64x  119 MB
-    FFN output kept fp32 (no calibration)  90.30 (-0.40, eng-spa -0.7)     1.74x  140 MB
-    calibrated: layers 0, 4, 5 kept fp32   90.24 (-0.46, eng-spa -1.1)     2.36x  126 MB   <- default
+    fp32                                   90.70                           1.00x        471 MB
+    all MatMuls + Gathers                  89.70 (-1.00, eng-ces -4.1)     2.57-2.74x   119 MB
+    FFN output kept fp32 (no calibration)  90.30 (-0.40, rus-eng -1.1)     1.71-1.75x   140 MB
+    calibrated: layers 0, 4, 5 kept fp32   90.24 (-0.46, eng-ces -1.2)     2.28-2.37x   124 MB   <- default
 
 Rejected (``benchmarks/results/int8_variants.md``, ``graph_variants.md``): static QDQ calibrated with
-min/max (86.2, -4.5: calibrated ranges are wider than each batch's own), SmoothQuant on the FFN output
-projections (89.3: the migrated scales cost the per-channel weights more than they save the activations),
+min/max (85.5, -5.2: calibrated ranges are wider than each batch's own), SmoothQuant on the FFN output
+projections (89.2: the migrated scales cost the per-channel weights more than they save the activations),
 reduce_range, uint8 weights, per-row embedding tables; weight-only ``MatMulNBits`` is lossless but no faster.
 Activation scales are per batch, so an embedding still depends slightly on its batch mates (max abs ~0.01).
 
