@@ -114,11 +114,13 @@ def _embed(api: str, n: int) -> None:
 
 
 def _api(prometheus: str, path: str, **params: str) -> Any:
-    """``data`` of a Prometheus API answer; None while Prometheus is not listening yet."""
+    """``data`` of a Prometheus API answer; None while Prometheus is not listening or not ready yet."""
     try:
-        return httpx.get(f"{prometheus}/api/v1/{path}", params=params, timeout=5).json()["data"]
+        response = httpx.get(f"{prometheus}/api/v1/{path}", params=params, timeout=5)
     except httpx.TransportError:
         return None
+    # While its storage starts, Prometheus listens but answers 503 with a plain-text body (seen in CI).
+    return response.json()["data"] if response.status_code == 200 else None
 
 
 def _target(prometheus: str) -> dict[str, Any] | None:
