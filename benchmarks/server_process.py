@@ -49,14 +49,14 @@ def serve_command(
     return [*base, *serving, *listening, *flags]
 
 
-def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll ``/ready`` until it answers 200; ``RuntimeError`` if the server exits or the deadline passes."""
+def wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float, path: str = "/ready") -> None:
+    """Poll ``path`` until it answers 200; ``RuntimeError`` if the server exits or the deadline passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited with {proc.returncode}")
         with suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=2).status_code == 200:
                 return
         time.sleep(0.3)
     raise RuntimeError(f"the server was not ready after {timeout} s")
