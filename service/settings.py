@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     max_chars_per_input: int = Field(default=50_000, ge=1, description="most characters in one text")
     batch_size: int = Field(default=32, ge=1, description="most texts in one inference batch")
     max_batch_tokens: int = Field(default=8192, ge=1, description="token budget of one inference batch")
+    # The batch cost model (service/engine/batch_plan.py): e5-small's constants on 2 CPU cores, measured by
+    # benchmarks/batch_cost.py (benchmarks/results/batch_cost.json).
+    batch_overhead_tokens: float = Field(
+        default=64.0, ge=0, description="estimated fixed cost of one inference batch, in padded tokens"
+    )
+    batch_attention_tokens: float = Field(
+        default=256.0, gt=0, description="length at which attention costs as much as the token-wise layers"
+    )
     max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for others to batch with")
     max_queue: int = Field(default=1024, ge=1, description="queued texts per model before answering 429")
     max_queue_tokens: int = Field(

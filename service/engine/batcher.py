@@ -3,8 +3,9 @@
 Policy. A worker task per model version waits for the first queued text, then, when other requests
 are open, at most ``max_wait_ms`` (counted from that text's arrival, so a busy worker adds no wait) for
 the queue to fill one batch. It takes a window of the oldest texts (a few batches' worth, so newcomers
-wait a bounded time and long texts never starve), sorts it by token length, and cuts it into batches of
-at most ``batch_size`` rows and ``max_batch_tokens`` padded tokens (rows x longest). Inference runs on
+wait a bounded time and long texts never starve), sorts it by token length, and cuts it into the batches
+of least estimated cost (``service.engine.batch_plan``), each of at most ``batch_size`` rows and
+``max_batch_tokens`` padded tokens (rows x longest). Inference runs on
 one thread per model version (onnxruntime releases the GIL), so the event loop stays free. A request
 finishes when its last text has been embedded.
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.service.engine.admission import Admission, Bounds
+from xalign.service.engine.batch_plan import BatchCost, plan_cuts
 from xalign.service.errors import INPUT_TOO_LONG, NotReadyError, PayloadTooLargeError, QueueTimeoutError
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings
@@ -79,6 +81,7 @@ class BatchPolicy:
     max_wait_s: float
     queue_timeout_s: float  # 0: no deadline
     bounds: Bounds  # what admission reserves against
+    cost: BatchCost = field(default_factory=BatchCost)  # where the sorted window is cut into batches
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchPolicy:
@@ -89,6 +92,7 @@ class BatchPolicy:
             max_wait_s=settings.max_wait_ms / 1000,
             queue_timeout_s=settings.queue_timeout_s,
             bounds=Bounds.from_settings(settings),
+            cost=BatchCost(settings.batch_overhead_tokens, settings.batch_attention_tokens),
         )
 
 
@@ -322,19 +326,10 @@ class Batcher:
         return sorted(live, key=lambda i: len(i.ids))
 
     def _cut(self, items: list[_Item]) -> list[list[_Item]]:
-        """Split length-sorted items into batches within ``batch_size`` rows and the padded-token budget."""
-        batches: list[list[_Item]] = []
-        current: list[_Item] = []
-        for item in items:
-            # Items ascend in length, so the newcomer is the longest: padded tokens = rows x its length.
-            rows = len(current) + 1
-            if current and (rows > self.policy.batch_size or rows * len(item.ids) > self.policy.max_batch_tokens):
-                batches.append(current)
-                current = []
-            current.append(item)
-        if current:
-            batches.append(current)
-        return batches
+        """Split length-sorted items into the cheapest batches within ``batch_size`` and the padded-token budget."""
+        policy = self.policy
+        cuts = plan_cuts([len(i.ids) for i in items], policy.batch_size, policy.max_batch_tokens, policy.cost)
+        return [items[start:end] for start, end in zip([0, *cuts], cuts, strict=False)]
 
     async def _run(self, batch: list[_Item]) -> None:
         """One inference off the loop; each row goes to its job, which finishes with its last row."""
