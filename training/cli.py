@@ -1,8 +1,8 @@
 """``xalign-train``: train and evaluate cross-lingually aligned encoders.
 
 Subcommands (``_SUBCOMMANDS`` describes each; one ``_add_*_parser`` and one ``cmd_*`` function each): ``train``
-(``training/trainer/``; resumable, torchrun-ready), ``eval``, ``delta`` (``training/delta.py``), ``backpack``
-(``training/backpack_training/``) and ``schema``.
+(``training/trainer/``; resumable, torchrun-ready), ``eval`` (its options and run in ``training/eval_command.py``),
+``delta`` (``training/delta.py``), ``backpack`` (``training/backpack_training/``) and ``schema``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias, get_args
+from typing import TypeAlias
 
 from xalign.modelstore.errors import StoreError
-from xalign.modelstore.refs import parse_ref
 from xalign.training.backpack_training.recipe import BackpackRecipe, load_backpack_recipe
-from xalign.training.evaluate.bucc import cap_bucc, evaluate_bucc, read_bucc
-from xalign.training.evaluate.encoder import Encoder, Pooling
-from xalign.training.evaluate.report import EvalReport, evaluation_dict, render_markdown, write_json
-from xalign.training.evaluate.tatoeba import DEFAULT_LANGS, evaluate_tatoeba, read_tatoeba
+from xalign.training.eval_command import add_eval_options, cmd_eval
 from xalign.training.recipes.base import recipe_schema
 from xalign.training.recipes.loader import Overrides, load_recipe
 from xalign.training.recipes.recipe import OFFLINE_E5, Recipe
@@ -36,9 +32,10 @@ _SUBCOMMANDS = {
         "--nproc_per_node 2 -m xalign.training.cli train RECIPE.toml.",
     ),
     "eval": (
-        "Tatoeba accuracy and BUCC-2018 F1 of a model",
-        "Evaluate a model: Tatoeba 1-NN accuracy both directions and/or BUCC-2018 F1 with LASER margin mining "
-        "(ratio, k=4, max retrieval, best threshold on the gold).",
+        "Tatoeba accuracy, BUCC-2018 F1 and XNLI retrieval of a model",
+        "Evaluate a model: Tatoeba 1-NN accuracy both directions, BUCC-2018 F1 with LASER margin mining "
+        "(ratio, k=4, max retrieval, best threshold on the gold) and/or XNLI 1-NN retrieval against English "
+        "(training/eval_command.py).",
     ),
     "delta": (
         "extract a small delta from a checkpoint, or apply one to its base",
@@ -117,6 +114,7 @@ def _add_train_parser(sub: Subparsers) -> None:
         action="store_true",
         help="continue from the newest checkpoint in the output folder (start fresh if there is none)",
     )
+    p.add_argument("--seed", type=int, metavar="N", help="random seed, replacing the recipe's seed")
     p.add_argument(
         "--stop-after",
         type=int,
@@ -133,7 +131,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_steps(args)
     if args.stop_after is not None and args.stop_after < 1:
         raise CliError("--stop-after must be at least 1")
-    overrides = Overrides(output=args.output, steps=args.steps, data_root=args.data_root)
+    if args.seed is not None and args.seed < 0:
+        raise CliError("--seed must not be negative")
+    overrides = Overrides(output=args.output, steps=args.steps, data_root=args.data_root, seed=args.seed)
     recipe = load_recipe(args.recipe, overrides)
     _configure_logging()
     result = train(
@@ -158,140 +158,7 @@ def _is_main_process() -> bool:
 
 
 def _add_eval_parser(sub: Subparsers) -> None:
-    p = _subcommand(sub, "eval", cmd_eval)
-    _add_model_options(p)
-    tasks = p.add_argument_group("tasks (at least one)")
-    tasks.add_argument(
-        "--tatoeba-dir",
-        type=Path,
-        metavar="DIR",
-        help="folder with tatoeba.{xxx}-eng.{xxx} and tatoeba.{xxx}-eng.eng files",
-    )
-    tasks.add_argument(
-        "--langs",
-        metavar="XXX,...",
-        default=",".join(DEFAULT_LANGS),
-        help=f"comma-separated Tatoeba languages (default: {','.join(DEFAULT_LANGS)})",
-    )
-    tasks.add_argument(
-        "--bucc-dir", type=Path, metavar="DIR", help="folder with BUCC-2018 {pair}.sample.{src,tgt,gold} files"
-    )
-    tasks.add_argument("--bucc-pair", default="de-en", metavar="SRC-TGT", help="BUCC language pair (default: de-en)")
-    tasks.add_argument(
-        "--bucc-max",
-        type=int,
-        metavar="N",
-        help="at most N sentences per BUCC side for a quick run; every gold pair is kept",
-    )
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, metavar="FILE", help="write the markdown report here (it is always printed)")
-    out.add_argument(
-        "--json", type=Path, metavar="FILE", help="write {task: {metric: value}} (the manifest's evaluation field) here"
-    )
-
-
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    model = p.add_argument_group("model (give --model-dir, or --store with --model)")
-    model.add_argument(
-        "--model-dir", type=Path, metavar="DIR", help="a transformers folder (save_pretrained) to evaluate"
-    )
-    model.add_argument(
-        "--store", type=Path, metavar="DIR", help="a model store folder, to evaluate a published ONNX model"
-    )
-    model.add_argument(
-        "--model", metavar="NAME[:VERSION|@ALIAS]", help="model in --store (a bare name means its default alias)"
-    )
-    model.add_argument(
-        "--variant", choices=["fp32", "int8"], default=None, help="ONNX variant of the store model (default: fp32)"
-    )
-    model.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help="onnxruntime intra-op threads of the store model (default: its own)",
-    )
-    hf = p.add_argument_group("transformers folder options (with --model-dir)")
-    hf.add_argument("--pooling", choices=get_args(Pooling), default="mean", help="pooling (default: mean)")
-    hf.add_argument(
-        "--text-prefix",
-        default="query: ",
-        metavar="TEXT",
-        help="prepended to every text (default: 'query: ', as E5 wants)",
-    )
-    hf.add_argument(
-        "--max-seq-length", type=int, default=512, metavar="N", help="truncate to this many tokens (default: 512)"
-    )
-    hf.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per forward pass (default: 32)")
-    hf.add_argument(
-        "--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda when available, else cpu)"
-    )
-
-
-def _check_eval_args(args: argparse.Namespace) -> None:
-    if (args.model_dir is None) == (args.store is None):
-        raise CliError("give either --model-dir or --store (with --model), not both and not neither")
-    if args.store is not None and not args.model:
-        raise CliError("--store needs --model NAME[:VERSION|@ALIAS]")
-    if args.model_dir is not None and (args.model or args.variant or args.threads):
-        raise CliError("--model, --variant and --threads apply to --store models only")
-    if args.tatoeba_dir is None and args.bucc_dir is None:
-        raise CliError("nothing to evaluate: give --tatoeba-dir and/or --bucc-dir")
-    if args.bucc_max is not None and args.bucc_max < 1:
-        raise CliError("--bucc-max must be positive")
-
-
-def load_encoder(args: argparse.Namespace) -> Encoder:
-    """The encoder ``eval`` measures: a transformers folder, or a store model through ``service.engine``."""
-    if args.model_dir is not None:
-        from xalign.training.evaluate.encoder import TransformersEncoder  # noqa: PLC0415 - imports torch
-
-        return TransformersEncoder(
-            args.model_dir,
-            pooling=args.pooling,
-            text_prefix=args.text_prefix,
-            max_seq_length=args.max_seq_length,
-            batch_size=args.batch_size,
-            device=args.device,
-        )
-    parse_ref(args.model)  # a malformed reference fails before anything is loaded
-    from xalign.runtime.onnx_encoder import OnnxEncoder  # noqa: PLC0415 - onnxruntime only when asked
-
-    encoder: Encoder = OnnxEncoder.from_store(
-        args.store, args.model, variant=args.variant or "fp32", threads=args.threads
-    )
-    return encoder
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    """``xalign-train eval``: read every data file first, then encode, score, print and write the report."""
-    _check_eval_args(args)
-    langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()]
-    if args.tatoeba_dir is not None:
-        for lang in langs:  # fail on a missing or misaligned file before loading any model
-            read_tatoeba(args.tatoeba_dir, lang)
-    bucc = read_bucc(args.bucc_dir, args.bucc_pair) if args.bucc_dir is not None else None
-    notes: list[str] = []
-    if bucc is not None and args.bucc_max is not None:
-        bucc = cap_bucc(bucc, args.bucc_max)
-        notes.append(
-            f"BUCC capped at {args.bucc_max} sentences per side (all {len(bucc.gold)} gold pairs kept): "
-            f"{len(bucc.src_ids)} + {len(bucc.tgt_ids)} sentences; not comparable with full-sample F1."
-        )
-    encoder = load_encoder(args)
-    report = EvalReport(
-        model=encoder.name,
-        tatoeba=evaluate_tatoeba(encoder, args.tatoeba_dir, langs) if args.tatoeba_dir is not None else [],
-        bucc={bucc.pair: evaluate_bucc(encoder, bucc)} if bucc is not None else {},
-        notes=notes,
-    )
-    markdown = render_markdown(report)
-    sys.stdout.write(markdown)
-    if args.out is not None:
-        args.out.write_text(markdown, encoding="utf-8")
-    if args.json is not None:
-        write_json(args.json, evaluation_dict(report))
-    return 0
+    add_eval_options(_subcommand(sub, "eval", cmd_eval))
 
 
 def _add_delta_parser(sub: Subparsers) -> None:

@@ -4,7 +4,9 @@ The dict has the shape of ``modelstore.manifest.ModelSpec.evaluation`` (``{task:
 
 * ``"tatoeba"`` → ``{"deu-eng": 98.1, "eng-deu": 97.9, …, "mean": …}``: accuracy in percent per
   direction (``xxx-eng`` means xxx sentences retrieving English ones), and the mean of all directions;
-* ``"bucc2018-de-en"`` → ``{"f1", "precision", "recall"}`` in percent and the chosen margin ``"threshold"``.
+* ``"bucc2018-de-en"`` → ``{"f1", "precision", "recall"}`` in percent and the chosen margin ``"threshold"``;
+* ``"xnli-test"`` → ``{"ar-en": …, "en-ar": …, …, "mean": …}``: retrieval accuracy against English on the
+  XNLI sentences of that split (``xnli_retrieval.py``), keyed as Tatoeba's.
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ class EvalReport:
     model: str
     tatoeba: list[TatoebaResult] = field(default_factory=list)
     bucc: dict[str, BuccResult] = field(default_factory=dict)  # by language pair, e.g. "de-en"
+    xnli: dict[str, list[TatoebaResult]] = field(default_factory=dict)  # by split, e.g. "test"
     notes: list[str] = field(default_factory=list)
 
 
-def tatoeba_evaluation(results: Sequence[TatoebaResult]) -> dict[str, float]:
+def tatoeba_evaluation(results: Sequence[TatoebaResult], pivot: str = "eng") -> dict[str, float]:
     """``{"deu-eng": acc, "eng-deu": acc, …, "mean": mean of every direction}`` in percent."""
     metrics: dict[str, float] = {}
     for r in results:
-        metrics[f"{r.lang}-eng"] = round(r.to_eng, 2)
-        metrics[f"eng-{r.lang}"] = round(r.from_eng, 2)
+        metrics[f"{r.lang}-{pivot}"] = round(r.to_eng, 2)
+        metrics[f"{pivot}-{r.lang}"] = round(r.from_eng, 2)
     if results:
         metrics["mean"] = round(sum(r.mean for r in results) / len(results), 2)
     return metrics
@@ -58,13 +61,16 @@ def evaluation_dict(report: EvalReport) -> Evaluation:
         evaluation["tatoeba"] = tatoeba_evaluation(report.tatoeba)
     for pair, result in report.bucc.items():
         evaluation[f"bucc2018-{pair}"] = bucc_evaluation(result)
+    for split, results in report.xnli.items():
+        evaluation[f"xnli-{split}"] = tatoeba_evaluation(results, pivot="en")
     return evaluation
 
 
-def tatoeba_table(results: Sequence[TatoebaResult]) -> str:
+def tatoeba_table(results: Sequence[TatoebaResult], pivot: str = "eng") -> str:
     """Markdown table: one row per language (accuracy both ways, their mean, error rates) and a mean row."""
+    to, back = f"xxx→{pivot}", f"{pivot}→xxx"
     lines = [
-        "| language | pairs | xxx→eng acc % | eng→xxx acc % | mean acc % | xxx→eng err % | eng→xxx err % |",
+        f"| language | pairs | {to} acc % | {back} acc % | mean acc % | {to} err % | {back} err % |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -106,6 +112,8 @@ def render_markdown(report: EvalReport) -> str:
         parts.append(
             "## BUCC 2018 (ratio margin, k=4, max retrieval, best threshold on the gold)\n\n" + bucc_table(report.bucc)
         )
+    for split, results in report.xnli.items():
+        parts.append(f"## XNLI {split} (1-NN cosine retrieval against English)\n\n" + tatoeba_table(results, "en"))
     if report.notes:
         parts.append("## Notes\n\n" + "".join(f"- {note}\n" for note in report.notes))
     return "\n".join(parts)

@@ -96,6 +96,7 @@ class Overrides:
     output: Path | None = None
     steps: int | None = None
     data_root: Path | None = None
+    seed: int | None = None
 
 
 def load_recipe_file(cls: type[RecipeT], path: Path, overrides: Overrides | None = None) -> RecipeT:
@@ -138,6 +139,8 @@ def _overridden(raw: Mapping[str, Any], overrides: Overrides) -> dict[str, Any]:
         values["output"] = str(overrides.output.resolve())
     if overrides.steps is not None:
         values["steps"] = overrides.steps
+    if overrides.seed is not None:
+        values["seed"] = overrides.seed
     return values
 
 

@@ -22,8 +22,9 @@ def test_train_stop_and_resume_from_the_command_line(
     manifest = read_manifest(tmp_path / "run" / "step-000004")
     assert manifest.recipe_file == "tiny.toml" and manifest.step == 4
     other = tmp_path / "other"
-    assert main(["train", str(recipe), "--output", str(other), "--steps", "1", "--no-progress"]) == 0
+    assert main(["train", str(recipe), "--output", str(other), "--steps", "1", "--seed", "5", "--no-progress"]) == 0
     assert [s for s, _ in list_checkpoints(other)] == [1]
+    assert read_manifest(other / "step-000001").recipe["seed"] == 5
 
 
 @pytest.mark.parametrize(
@@ -31,6 +32,7 @@ def test_train_stop_and_resume_from_the_command_line(
     [
         ((["--steps", "0"], ""), "--steps must be at least 1"),
         ((["--stop-after", "0"], ""), "--stop-after must be at least 1"),
+        ((["--seed", "-1"], ""), "--seed must not be negative"),
         (([], "lrr = 1\n"), "unknown key(s) lrr"),
         (([], "warmup_steps = 9\n"), "warmup_steps: must be in [0, steps=4]"),
     ],

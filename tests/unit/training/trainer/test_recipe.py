@@ -66,8 +66,10 @@ def test_relative_paths_and_overrides(tmp_path: Path) -> None:
     assert recipe.output == folder / "out"
     assert recipe.data_root == tmp_path / "data"
     assert recipe.data[0].path == tmp_path / "data" / "pairs.tsv"
-    changed = load_recipe(folder / "r.toml", Overrides(output=tmp_path / "o2", steps=9, data_root=tmp_path / "d2"))
+    overrides = Overrides(output=tmp_path / "o2", steps=9, data_root=tmp_path / "d2", seed=7)
+    changed = load_recipe(folder / "r.toml", overrides)
     assert (changed.output, changed.steps, changed.data[0].path) == (tmp_path / "o2", 9, tmp_path / "d2" / "pairs.tsv")
+    assert (recipe.seed, changed.seed) == (0, 7)
 
 
 def test_recipe_dict_is_json_and_rebuilds_the_same_recipe(tmp_path: Path) -> None:
