@@ -1,0 +1,1 @@
+"""The seeded comparison of the four alignment methods (README.md): recipes, runner and summary."""

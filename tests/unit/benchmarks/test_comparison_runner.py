@@ -1,0 +1,85 @@
+"""The comparison runner's plan: what a finished run, a finished evaluation or a half-done run leave to do."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmarks.alignment.comparison.run import (
+    METHODS,
+    SEEDS,
+    Settings,
+    Task,
+    execute,
+    main,
+    plan,
+    recipe_steps,
+    train_command,
+)
+
+
+def _settings(tmp_path: Path, python: str = "python") -> Settings:
+    return Settings(runs=tmp_path / "runs", data=tmp_path / "data", cache=tmp_path / "cache", python=python)
+
+
+def test_fresh_plan_is_base_then_seed_major_train_and_eval(tmp_path: Path) -> None:
+    tasks = plan(_settings(tmp_path))
+    assert len(tasks) == 1 + 2 * len(METHODS) * len(SEEDS)
+    assert tasks[0] == Task("eval", "base")
+    assert [(t.kind, t.run) for t in tasks[1:5]] == [
+        ("train", "en_x-s1"), ("eval", "en_x-s1"), ("train", "multiway-s1"), ("eval", "multiway-s1"),
+    ]  # fmt: skip
+    assert tasks[-1] == Task("eval", "multiway_align_mlm-s3", "multiway_align_mlm", 3)
+
+
+def test_finished_work_is_skipped_and_unfinished_training_resumes(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    runs = settings.runs
+    (runs / "base").mkdir(parents=True)
+    (runs / "base" / "eval.json").write_text("{}", encoding="utf-8")
+    (runs / "en_x-s1" / f"step-{recipe_steps('en_x'):06d}").mkdir(parents=True)  # trained, not evaluated
+    (runs / "dap-s1" / "step-000025").mkdir(parents=True)  # half trained
+    (runs / "multiway-s1" / f"step-{recipe_steps('multiway'):06d}").mkdir(parents=True)
+    (runs / "multiway-s1" / "eval.json").write_text("{}", encoding="utf-8")
+    (runs / "multiway-s1" / "eval.partial.json").write_text("{", encoding="utf-8")  # a killed evaluation's
+    names = [(t.kind, t.run) for t in plan(settings)]
+    assert names[:3] == [("eval", "en_x-s1"), ("train", "dap-s1"), ("eval", "dap-s1")]
+    assert names[3] == ("train", "multiway_align_mlm-s1")
+    assert not any(run in {"base", "multiway-s1"} for _, run in names)
+
+
+def test_train_command_resumes_with_the_seed_and_own_output(tmp_path: Path) -> None:
+    command = train_command(_settings(tmp_path), Task("train", "dap-s2", "dap", 2))
+    assert command[-6:] == ["--seed", "2", "--output", str(tmp_path / "runs" / "dap-s2"), "--resume", "--no-progress"]
+    assert command[4].endswith("benchmarks/alignment/comparison/dap.toml")
+
+
+def _fake_python(tmp_path: Path, code: int) -> str:
+    """A stand-in for the interpreter: writes a JSON object to the path after --json, then exits with ``code``."""
+    script = tmp_path / "fake_python"
+    script.write_text(
+        '#!/bin/sh\nwhile [ "$#" -gt 0 ]; do if [ "$1" = --json ]; then echo "{}" > "$2"; fi; shift; done\n'
+        f"exit {code}\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_an_evaluation_appears_only_when_complete(tmp_path: Path) -> None:
+    ok = _settings(tmp_path, _fake_python(tmp_path, 0))
+    execute(ok, Task("eval", "base"))
+    assert (ok.runs / "base" / "eval.json").read_text(encoding="utf-8") == "{}\n"
+    assert not (ok.runs / "base" / "eval.partial.json").exists()
+    assert "--xnli-split test" in (ok.runs / "base" / "eval.log").read_text(encoding="utf-8")
+    failing = _settings(tmp_path / "f", _fake_python(tmp_path, 3))
+    with pytest.raises(subprocess.CalledProcessError):
+        execute(failing, Task("eval", "en_x-s1", "en_x", 1))
+    assert not (failing.runs / "en_x-s1" / "eval.json").exists()
+
+
+def test_dry_run_lists_what_is_left(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dry-run", "--runs", str(tmp_path / "runs"), "--data", str(tmp_path)]) == 0
+    assert "25 task(s) left: eval base, train en_x-s1, eval en_x-s1" in capsys.readouterr().out
