@@ -12,7 +12,7 @@ from xalign.modelstore import ModelStore, ModelVersion
 from xalign.modelstore.artifacts import SENTENCE_EMBEDDING, TOKENIZER_FILE
 from xalign.modelstore.refs import parse_ref
 from xalign.runtime.errors import UnknownVariantError
-from xalign.runtime.session import active_provider, feeds, graph_inputs, open_session
+from xalign.runtime.session import Spinning, active_provider, feeds, graph_inputs, open_session
 from xalign.runtime.tokenization import Batch, TextTokenizer
 
 Vectors = npt.NDArray[np.float32]
@@ -30,7 +30,7 @@ class OnnxEncoder:
         *,
         threads: int | None = None,
         prefer_gpu: bool = True,
-        spinning: bool = True,
+        spinning: Spinning = "run",
     ) -> None:
         self.name = name
         self.dim = dim
@@ -47,7 +47,7 @@ class OnnxEncoder:
         threads: int | None = None,
         prefer_gpu: bool = True,
         *,
-        spinning: bool = True,
+        spinning: Spinning = "run",
     ) -> OnnxEncoder:
         """The encoder of one numeric variant of a verified store version."""
         manifest = version.manifest
@@ -67,9 +67,17 @@ class OnnxEncoder:
         )
 
     @classmethod
-    def from_store(cls, store_dir: Path, ref: str, variant: str = "fp32", threads: int | None = None) -> OnnxEncoder:
+    def from_store(
+        cls,
+        store_dir: Path,
+        ref: str,
+        variant: str = "fp32",
+        threads: int | None = None,
+        *,
+        spinning: Spinning = "run",
+    ) -> OnnxEncoder:
         """Load ``ref`` (``name``, ``name:VERSION`` or ``name@ALIAS``) from a store, verifying checksums."""
-        return cls.from_version(ModelStore(store_dir).load(parse_ref(ref)), variant, threads)
+        return cls.from_version(ModelStore(store_dir).load(parse_ref(ref)), variant, threads, spinning=spinning)
 
     def run(self, batch: Batch) -> Vectors:
         """One forward pass on a padded batch: (batch, seq) ids → (batch, dim) embeddings."""

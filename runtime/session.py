@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,10 @@ from xalign.runtime.tokenization import Batch
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
+# How idle intra-op threads wait for work: busy-wait always (onnxruntime's default), busy-wait only while a
+# run is in progress (between its ops) and sleep once it returns, or always sleep.
+Spinning = Literal["always", "run", "off"]
+
 
 def choose_providers(prefer_gpu: bool = True, available: list[str] | None = None) -> list[str]:
     """CUDA then CPU when onnxruntime-gpu sees a GPU and ``prefer_gpu`` is set; CPU alone otherwise."""
@@ -25,16 +30,21 @@ def choose_providers(prefer_gpu: bool = True, available: list[str] | None = None
 
 
 def open_session(
-    model: Path, threads: int | None = None, prefer_gpu: bool = True, *, spinning: bool = True
+    model: Path, threads: int | None = None, prefer_gpu: bool = True, *, spinning: Spinning = "run"
 ) -> ort.InferenceSession:
     """An inference session on ``model`` with full graph optimisation and ``threads`` intra-op threads.
 
-    ``spinning=False`` makes idle intra-op threads sleep instead of busy-waiting for the next op: a
-    server whose event loop shares the cores with them gets those cycles back between batches.
+    ``spinning`` (``Spinning``): "run" keeps the busy-wait between a run's ops, which a single short text
+    needs (a sleeping thread takes tens of microseconds to wake, once per op), and stops it when the run
+    returns, so a server's event loop and its clients get the cores back between batches (measured with
+    ``benchmarks/serving_compare.py``: "always" served 10-15% fewer sentences/s on 2 cores, "off" added
+    about 2 ms to one text's latency).
     """
     options = ort.SessionOptions()
-    if not spinning:
+    if spinning == "off":
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif spinning == "run":
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from xalign.runtime.session import Spinning
+
 
 class Settings(BaseSettings):
     """Typed configuration of the service, read when the app is built, never at import time."""
@@ -29,9 +31,10 @@ class Settings(BaseSettings):
     variant: str = Field(default="fp32", description="ONNX variant to load: fp32, int8 or fp16")
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
-    ort_spinning: bool = Field(
-        default=True,
-        description="let idle onnxruntime threads busy-wait between ops (lower latency; turn off on shared cores)",
+    ort_spinning: Spinning = Field(
+        default="run",
+        description="how idle onnxruntime threads wait: busy-wait always, only within a run (sleep between batches, "
+        "so request handling gets the cores), or never",
     )
     max_inputs_per_request: int = Field(default=2048, ge=1, description="most texts in one request")
     max_chars_per_input: int = Field(default=50_000, ge=1, description="most characters in one text")
