@@ -12,6 +12,7 @@ from xalign.modelstore import Manifest, ModelStore, StoreError
 from xalign.modelstore.refs import ModelRef
 from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.runtime.senses.engine import SenseEngine
+from xalign.runtime.session import CUDA, choose_providers
 from xalign.runtime.tokenization import Tokenized
 from xalign.service.engine.admission import WorkSlots
 from xalign.service.engine.batcher import PLAIN, Batcher, BatchPolicy, Tokenizing, tokenize_off_loop
@@ -106,12 +107,16 @@ def smoke_check(loaded: LoadedModel) -> None:
         loaded.senses.check(SMOKE_TEXTS[0], loaded.manifest.embedding_dim)
 
 
-def served_variant(manifest: Manifest, wanted: str) -> str:
+def served_variant(manifest: Manifest, wanted: str, on_gpu: bool = False) -> str:
     """``wanted`` if the version publishes it, else fp32 (which every version has), with a warning.
 
-    One setting applies to every model of the store, and not every model has every variant (a Backpack is
-    published in fp32 only): serving the exact model beats refusing it. ``/v1/models`` shows what is served.
+    ``auto`` is int8 on CPU where the version publishes it (calibrated: Tatoeba within 0.5 of fp32 at about
+    2x its speed, ``benchmarks/results/serving_compare.md``) and fp32 on a GPU. One setting applies to every
+    model of the store, and not every model has every variant (a Backpack is published in fp32 only):
+    serving the exact model beats refusing it. ``/v1/models`` shows what is served.
     """
+    if wanted == "auto":
+        return "int8" if not on_gpu and "int8" in manifest.onnx.variants else "fp32"
     if wanted in manifest.onnx.variants:
         return wanted
     log.warning("%s:%d has no %s variant: serving fp32", manifest.name, manifest.version, wanted)
@@ -124,7 +129,8 @@ def load_version(store: ModelStore, ref: ModelRef, settings: Settings, metrics: 
     manifest = version.manifest
     if manifest.family not in SERVED_FAMILIES:
         raise NotImplementedError(f"family {manifest.family!r} is not served")
-    variant = served_variant(manifest, settings.variant)
+    on_gpu = choose_providers(settings.prefer_gpu)[0] == CUDA
+    variant = served_variant(manifest, settings.variant, on_gpu)
     # A backpack graph also has a ``sentence_embedding`` output, so it embeds through the same encoder.
     encoder = OnnxEncoder.from_version(
         version, variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning

@@ -28,7 +28,11 @@ class Settings(BaseSettings):
         description="model for requests that name none (name, name:VERSION or name@ALIAS); "
         "unset: the first served dual encoder (a Backpack only when named here)",
     )
-    variant: str = Field(default="fp32", description="ONNX variant to load: fp32, int8 or fp16")
+    variant: str = Field(
+        default="auto",
+        description="ONNX variant to load: auto (int8 on CPU where a version publishes it, else fp32), fp32, int8 "
+        "or fp16",
+    )
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
     ort_spinning: Spinning = Field(

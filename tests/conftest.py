@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ from tiny_models import build_model_dir, publish_tiny
 
 from xalign.modelstore import Manifest, ModelStore
 from xalign.modelstore.refs import parse_ref
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The tests' expectations (golden vectors, parity with PyTorch, exact scores) are fp32's; the service's
+    # default "auto" serves int8 on CPU. Settings read XALIGN_VARIANT, and servers started by e2e tests inherit
+    # it. tests/unit/service/test_served_variant.py checks "auto" itself.
+    os.environ.setdefault("XALIGN_VARIANT", "fp32")
 
 
 @pytest.fixture(scope="session")
