@@ -4,9 +4,10 @@
     .venv/bin/python -m benchmarks.backpack.curve report               # report from the evaluations so far
     .venv/bin/python -m benchmarks.backpack.curve recipes              # write the generated recipes only
 
-Run folders, recipes and evaluation JSONs live under ``runs/backpack_curve/`` (``curve_runner.Layout``); the
-report goes to ``benchmarks/results/backpack_curve.md``, ``backpack_curve.json`` and the PNGs in
-``benchmarks/results/backpack_curve/``. ``run`` rewrites the report after every evaluation.
+Run folders and recipes live under ``runs/backpack_curve/``, evaluation JSONs (committed: they are what carries
+the curve from one session's machine to the next) under ``benchmarks/results/backpack_curve/runs/``
+(``curve_runner.Layout``); the report goes to ``benchmarks/results/backpack_curve.md``, ``backpack_curve.json``
+and the PNGs in ``benchmarks/results/backpack_curve/``. ``run`` rewrites the report after every evaluation.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from xalign.training.backpack_training.recipe import load_backpack_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
-LAYOUT = Layout(REPO / "runs" / "backpack_curve")
+# Models stay on this machine; evaluations are committed, so the curve resumes on the next session's machine.
+LAYOUT = Layout(REPO / "runs" / "backpack_curve", evals=RESULTS / "backpack_curve" / "runs")
 log = logging.getLogger("benchmarks.backpack.curve")
 
 

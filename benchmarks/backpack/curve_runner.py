@@ -1,9 +1,9 @@
 """The resumable walk over the data curve's runs: train (from the newest mid-run checkpoint), evaluate once.
 
-Every run's state lives on disk under ``runs/backpack_curve/`` (``Layout``), so the walk can be killed at any
-moment and started again: ``decide`` reads that state, and
+Every run's state lives on disk (``Layout``), so the walk can be killed at any moment and started again:
+``decide`` reads that state, and
 
-- ``done``: ``evals/<name>.json`` holds the evaluation of the current recipe text: skipped;
+- ``done``: ``<evals>/<name>.json`` holds the evaluation of the current recipe text: skipped;
 - ``evaluate``: ``<name>/final/`` holds a model of the current recipe text: evaluated, not retrained;
 - ``resume``: a mid-run checkpoint exists: training goes on from it (``xalign-train backpack --resume``);
 - ``train``: nothing yet: training starts at step 0.
@@ -11,6 +11,13 @@ moment and started again: ``decide`` reads that state, and
 A checkpoint written under an older recipe is refused by the training loop ("cannot resume"); the run then
 starts afresh. Once ``final/`` exists the mid-run checkpoints are deleted (they are 3x the model's size).
 An evaluation JSON is written to a temporary file and renamed, so a killed walk never leaves half of one.
+
+Models and checkpoints live under ``runs/backpack_curve/`` (ignored by git), but the evaluations live in a
+tracked folder (``benchmarks/results/backpack_curve/runs/``): a session's machine does not outlive the session,
+so the curve advances across sessions one committed evaluation at a time. A run whose evaluation is committed
+is never trained again; a source whose evaluation is committed but whose model is not on this machine is
+trained again (same recipe and seed) only when a run that needs it (its tokenizer, SENSIA's init, the
+evaluation's English model) is still to be trained or evaluated.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmarks.backpack.curve_plan import DATA_ROOT, CurveRun, recipe_text
+from benchmarks.backpack.curve_plan import DATA_ROOT, DEFAULT_SIZE, CurveRun, recipe_text
 from xalign.training.backpack_training.checkpoints import CHECKPOINTS_DIR, latest_state
 from xalign.training.backpack_training.loop import FINAL_DIR
 from xalign.training.backpack_training.manifest import MANIFEST_FILE, read_manifest
@@ -39,6 +46,7 @@ class Layout:
     """Where the curve keeps its recipes, run folders and evaluation JSONs."""
 
     root: Path
+    evals: Path | None = None
 
     def recipe(self, run: CurveRun) -> Path:
         """The generated recipe file of ``run``."""
@@ -54,7 +62,7 @@ class Layout:
 
     def eval_file(self, run: CurveRun) -> Path:
         """The cached evaluation of the run."""
-        return self.root / "evals" / f"{run.name}.json"
+        return (self.evals or self.root / "evals") / f"{run.name}.json"
 
     @property
     def data_root(self) -> Path:
@@ -125,6 +133,7 @@ def run_one(run: CurveRun, layout: Layout, steps: Steps) -> Action:
     if action == "done":
         log.info("%s: done, skipped", run.name)
         return action
+    _ensure_sources(run, layout, steps)  # training and evaluating both read the source's model
     if action in ("train", "resume"):
         started = time.perf_counter()
         log.info("%s: %s", run.name, "resuming from " + str(latest_state(layout.output(run))) if action == "resume"
@@ -138,6 +147,26 @@ def run_one(run: CurveRun, layout: Layout, steps: Steps) -> Action:
     log.info("%s: evaluated in %.0f s: %s", run.name, time.perf_counter() - started, _headline(result))
     steps.after_eval()
     return action
+
+
+def dependencies(run: CurveRun) -> list[CurveRun]:
+    """The source runs whose models ``run`` trains from: its source, and for a wider source the default one
+    (whose tokenizer it shares)."""
+    if run.kind != "source":
+        return [CurveRun("source", "en", 0, 0, run.size)]
+    return [] if run.size == DEFAULT_SIZE else [CurveRun("source", "en", 0, 0)]
+
+
+def _ensure_sources(run: CurveRun, layout: Layout, steps: Steps) -> None:
+    for source in dependencies(run):
+        _ensure_sources(source, layout, steps)
+        final = layout.final(source)
+        if (final / MANIFEST_FILE).is_file() and read_manifest(final).recipe_text == recipe_text(source):
+            continue
+        log.info("%s: its source %s has no model on this machine; training it again", run.name, source.name)
+        started = time.perf_counter()
+        steps.train(write_recipe(source, layout), True)
+        log.info("%s: trained in %.0f s", source.name, time.perf_counter() - started)
 
 
 def _headline(result: dict[str, Any]) -> str:

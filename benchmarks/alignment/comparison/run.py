@@ -11,11 +11,20 @@ continues with ``--resume`` from its newest checkpoint), and an evaluation whose
 again (it is written under another name and renamed when complete). Seed-major order means that whatever is
 finished when a session ends covers every method equally. Each command's output goes to ``train.log`` or
 ``eval.log`` beside the run; a timestamped progress line per task goes to stdout.
+
+A session's machine does not outlive the session, and a run's checkpoints (hundreds of MB) are not committed.
+What is committed is each finished run's record, published under ``benchmarks/results/alignment_comparison/runs/
+<run>/`` once its evaluation completes: ``eval.json``, the training ``metrics.jsonl`` (the loss curves) and
+``timing.json`` (wall and CPU seconds of each task). A run published there is done for good: the next
+session's machine skips it and goes on with the first run that is not.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +39,8 @@ METHODS = ("en_x", "multiway", "dap", "multiway_align_mlm")
 SEEDS = (1, 2, 3)
 BASE = "base"
 EVAL_JSON = "eval.json"
+TIMING_JSON = "timing.json"
+METRICS_JSONL = "metrics.jsonl"  # the trainer's metrics log (training/trainer/metrics_log.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Settings:
     """Where runs go, where the data is, and how the evaluation is capped."""
 
     runs: Path = REPO / "runs" / "comparison"
+    results: Path = REPO / "benchmarks" / "results" / "alignment_comparison" / "runs"
     data: Path = REPO.parent / "shared" / "data"
     cache: Path = REPO / ".cache" / "xalign"
     python: str = sys.executable
@@ -76,16 +88,33 @@ def final_checkpoint(settings: Settings, method: str, seed: int) -> Path:
     return settings.runs / run_name(method, seed) / f"step-{recipe_steps(method):06d}"
 
 
+def published(settings: Settings, run: str) -> bool:
+    """Whether ``run``'s record is published (committed): then it is done on every machine."""
+    return (settings.results / run / EVAL_JSON).is_file()
+
+
+def evaluated(settings: Settings, run: str) -> bool:
+    """Whether ``run`` is evaluated: published, or evaluated on this machine (publishing then catches up)."""
+    return published(settings, run) or (settings.runs / run / EVAL_JSON).is_file()
+
+
+def unpublished(settings: Settings) -> list[str]:
+    """Runs evaluated on this machine whose record did not reach the results folder (a walk killed between)."""
+    names = [BASE, *(run_name(m, s) for s in SEEDS for m in METHODS)]
+    return [name for name in names if evaluated(settings, name) and not published(settings, name)]
+
+
 def plan(settings: Settings) -> list[Task]:
     """The tasks still to do, in order: the base's evaluation, then per seed and method train and evaluate."""
-    tasks = [] if (settings.runs / BASE / EVAL_JSON).is_file() else [Task("eval", BASE)]
+    tasks = [] if evaluated(settings, BASE) else [Task("eval", BASE)]
     for seed in SEEDS:
         for method in METHODS:
             name = run_name(method, seed)
+            if evaluated(settings, name):
+                continue
             if not final_checkpoint(settings, method, seed).is_dir():
                 tasks.append(Task("train", name, method, seed))
-            if not (settings.runs / name / EVAL_JSON).is_file():
-                tasks.append(Task("eval", name, method, seed))
+            tasks.append(Task("eval", name, method, seed))
     return tasks
 
 
@@ -121,18 +150,45 @@ def execute(settings: Settings, task: Task) -> None:
     folder = settings.runs / task.run
     folder.mkdir(parents=True, exist_ok=True)
     if task.kind == "train":
-        _call(train_command(settings, task), folder / "train.log")
+        _record_timing(folder, "train", _call(train_command(settings, task), folder / "train.log"))
         return
     partial = folder / "eval.partial.json"
-    _call(eval_command(settings, task, model_dir(settings, task), partial), folder / "eval.log")
+    timing = _call(eval_command(settings, task, model_dir(settings, task), partial), folder / "eval.log")
+    _record_timing(folder, "eval", timing)
     partial.replace(folder / EVAL_JSON)
+    publish(settings, task.run)
 
 
-def _call(command: list[str], log: Path) -> None:
+def publish(settings: Settings, run: str) -> Path:
+    """Copy ``run``'s record (evaluation, loss log, timing) into the committed results folder; eval.json last,
+    so that a half-published run is not taken for a finished one."""
+    source, target = settings.runs / run, settings.results / run
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (METRICS_JSONL, TIMING_JSON, EVAL_JSON):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
+    return target
+
+
+def _record_timing(folder: Path, kind: str, timing: dict[str, float]) -> None:
+    """Add one command's wall and CPU seconds to ``timing.json`` (a resumed training run adds up its parts)."""
+    path = folder / TIMING_JSON
+    record: dict[str, dict[str, float]] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    previous = record.get(kind, {})
+    record[kind] = {key: round(previous.get(key, 0.0) + value, 1) for key, value in timing.items()}
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _call(command: list[str], log: Path) -> dict[str, float]:
+    """Run ``command`` with its output appended to ``log``; its wall and CPU seconds (user + system)."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     with log.open("a", encoding="utf-8") as out:
         out.write(f"== {_now()} {' '.join(command)}\n")
         out.flush()
         subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": time.monotonic() - started, "cpu_s": cpu}
 
 
 def _now() -> str:
@@ -150,13 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list the tasks left and exit")
     parser.add_argument("--runs", type=Path, default=Settings.runs, help="runs folder (default: runs/comparison)")
     parser.add_argument("--data", type=Path, default=Settings.data, help="data folder (default: ../shared/data)")
+    parser.add_argument("--results", type=Path, default=Settings.results, help="where finished runs are published")
     args = parser.parse_args(argv)
-    settings = Settings(runs=args.runs.resolve(), data=args.data.resolve())
+    settings = Settings(runs=args.runs.resolve(), data=args.data.resolve(), results=args.results.resolve())
     tasks = plan(settings)
     _progress(f"{len(tasks)} task(s) left: {', '.join(f'{t.kind} {t.run}' for t in tasks) or 'none'}")
     if args.dry_run:
         return 0
-    if any(t.run == BASE for t in tasks):
+    for name in unpublished(settings):
+        _progress(f"published {publish(settings, name)}")
+    if tasks:
         from xalign.training.models.offline_e5 import ensure_offline_base  # noqa: PLC0415 - numpy-heavy
 
         ensure_offline_base(settings.cache)

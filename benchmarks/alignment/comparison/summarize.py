@@ -1,12 +1,13 @@
 """The comparison's tables: per method mean ± sd over seeds, and which differences exceed the seed spread.
 
-    .venv/bin/python -m benchmarks.alignment.comparison.summarize            # runs/comparison -> results
+    .venv/bin/python -m benchmarks.alignment.comparison.summarize            # published runs -> results
     .venv/bin/python -m benchmarks.alignment.comparison.summarize --runs DIR --out PREFIX
 
-Reads ``<runs>/<run>/eval.json`` of the base and of every (method, seed) that ``run.py`` names, whatever is
-finished so far (the rest is listed as missing), and writes ``PREFIX.md``, ``PREFIX.json`` and one loss-curve
-figure per method (every seed's curves, ``PREFIX/<method>_loss.png``). The per-run table is the pilot's
-(``benchmarks/alignment/summarize.py``).
+Reads ``<runs>/<run>/eval.json`` (by default the runs that ``run.py`` published, committed, under
+``benchmarks/results/alignment_comparison/runs/``) of the base and of every (method, seed) that ``run.py``
+names, whatever is finished so far (the rest is listed as missing), and writes ``PREFIX.md``, ``PREFIX.json``
+and one loss-curve figure per method (every seed's curves, ``PREFIX/<method>_loss.png``). The per-run table is
+the pilot's (``benchmarks/alignment/summarize.py``).
 
 The rule for "exceeds the seed spread": two methods differ on a metric when ``|Δ mean| > 2 x pooled sd``, the
 pooled sd being ``sqrt((sd_a² + sd_b²) / 2)`` of the two methods' sample sds (n - 1) over seeds; it needs at
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.alignment.comparison.run import BASE, EVAL_JSON, METHODS, REPO, SEEDS, run_name
+from benchmarks.alignment.comparison.run import BASE, EVAL_JSON, METHODS, REPO, SEEDS, Settings, run_name
 from benchmarks.alignment.summarize import BUCC, table
 
 Evaluation = Mapping[str, Mapping[str, float]]
@@ -232,7 +233,7 @@ def write_summary(runs: Path, out: Path) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Summarize the runs folder into the results files."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "comparison", help="the runner's folder")
+    parser.add_argument("--runs", type=Path, default=Settings.results, help="published runs (or the runner's folder)")
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "alignment_comparison", help="output prefix"
     )

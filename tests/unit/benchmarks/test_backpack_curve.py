@@ -126,6 +126,27 @@ def test_walk_trains_with_resume_skips_done_and_prunes_checkpoints(tmp_path: Pat
     assert len(trained) == len(runs)
 
 
+def test_a_new_machine_retrains_a_source_only_for_runs_still_to_do(tmp_path: Path) -> None:
+    # Committed evaluations, no models: the state a new session's machine starts from.
+    layout = Layout(tmp_path / "runs", evals=tmp_path / "results")
+    runs = plan(seeds=(0,), langs=("de",), probe=True)
+    trained: list[str] = []
+
+    def train(recipe_file: Path, resume: bool) -> None:
+        run = next(r for r in runs if r.name == recipe_file.stem)
+        trained.append(run.name)
+        _final(layout, run, recipe_file.read_text(encoding="utf-8"))
+
+    done = [run for run in runs if run.name not in ("sensia_de_7000_s0", "sensia_de_7000_s0_d256")]
+    for run in done:
+        write_eval(layout.eval_file(run), {"recipe_text": recipe_text(run)})
+    assert not (tmp_path / "runs" / "evals").exists()
+    actions = walk(runs, layout, Steps(train, lambda run: {"name": run.name}))
+    assert actions == ["done"] * 4 + ["train"] + ["done"] + ["train"]
+    # The default source once (for SENSIA de, then already there for the d256 source), the d256 source once.
+    assert trained == ["source_en", "sensia_de_7000_s0", "source_en_d256", "sensia_de_7000_s0_d256"]
+
+
 def test_compare_uses_the_seed_spread() -> None:
     assert compare(Stat(80, 2, 3), Stat(90, 3, 3)) == "beats"
     assert compare(Stat(80, 6, 3), Stat(90, 5, 3)) == "ties"

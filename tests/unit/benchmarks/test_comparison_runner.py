@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -15,13 +16,15 @@ from benchmarks.alignment.comparison.run import (
     execute,
     main,
     plan,
+    publish,
     recipe_steps,
     train_command,
 )
 
 
 def _settings(tmp_path: Path, python: str = "python") -> Settings:
-    return Settings(runs=tmp_path / "runs", data=tmp_path / "data", cache=tmp_path / "cache", python=python)
+    return Settings(runs=tmp_path / "runs", results=tmp_path / "results", data=tmp_path / "data",
+                    cache=tmp_path / "cache", python=python)  # fmt: skip
 
 
 def test_fresh_plan_is_base_then_seed_major_train_and_eval(tmp_path: Path) -> None:
@@ -50,6 +53,17 @@ def test_finished_work_is_skipped_and_unfinished_training_resumes(tmp_path: Path
     assert not any(run in {"base", "multiway-s1"} for _, run in names)
 
 
+def test_a_published_run_is_done_on_a_new_machine(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    (settings.runs / "en_x-s1" / "step-000025").mkdir(parents=True)  # a previous session's leftovers
+    (settings.runs / "en_x-s1" / "eval.json").write_text("{}", encoding="utf-8")
+    (settings.runs / "en_x-s1" / "metrics.jsonl").write_text('{"step": 1}\n', encoding="utf-8")
+    publish(settings, "en_x-s1")
+    assert (settings.results / "en_x-s1" / "metrics.jsonl").is_file()
+    assert not any(t.run == "en_x-s1" for t in plan(settings))
+    assert plan(settings)[1] == Task("train", "multiway-s1", "multiway", 1)
+
+
 def test_train_command_resumes_with_the_seed_and_own_output(tmp_path: Path) -> None:
     command = train_command(_settings(tmp_path), Task("train", "dap-s2", "dap", 2))
     assert command[-6:] == ["--seed", "2", "--output", str(tmp_path / "runs" / "dap-s2"), "--resume", "--no-progress"]
@@ -70,14 +84,21 @@ def _fake_python(tmp_path: Path, code: int) -> str:
 
 def test_an_evaluation_appears_only_when_complete(tmp_path: Path) -> None:
     ok = _settings(tmp_path, _fake_python(tmp_path, 0))
+    assert plan(ok)[0] == Task("eval", "base")
     execute(ok, Task("eval", "base"))
     assert (ok.runs / "base" / "eval.json").read_text(encoding="utf-8") == "{}\n"
     assert not (ok.runs / "base" / "eval.partial.json").exists()
+    # Published for the next session's machine, with what it cost; from then on the base is done.
+    assert (ok.results / "base" / "eval.json").read_text(encoding="utf-8") == "{}\n"
+    timing = json.loads((ok.results / "base" / "timing.json").read_text(encoding="utf-8"))
+    assert set(timing) == {"eval"} and timing["eval"]["wall_s"] >= 0 and timing["eval"]["cpu_s"] >= 0
+    assert plan(ok)[0] != Task("eval", "base")
     assert "--xnli-split test" in (ok.runs / "base" / "eval.log").read_text(encoding="utf-8")
     failing = _settings(tmp_path / "f", _fake_python(tmp_path, 3))
     with pytest.raises(subprocess.CalledProcessError):
         execute(failing, Task("eval", "en_x-s1", "en_x", 1))
     assert not (failing.runs / "en_x-s1" / "eval.json").exists()
+    assert not (failing.results / "en_x-s1").exists()
 
 
 def test_dry_run_lists_what_is_left(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
