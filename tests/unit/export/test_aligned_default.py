@@ -125,7 +125,7 @@ def test_publishes_the_aligned_version_measured_like_the_base(
     assert ModelStore(store).versions(NAME) == [1, 2] and _history(store) == history
 
 
-def test_variants_are_measured_on_tatoeba_and_fp32_on_bucc_under_their_own_names(
+def test_every_variant_is_measured_on_tatoeba_and_bucc_under_its_own_names(
     base_and_delta: tuple[Path, Path], base_store: Path
 ) -> None:
     version = ModelStore(base_store).load(parse_ref(f"{NAME}:1"))
@@ -133,9 +133,10 @@ def test_variants_are_measured_on_tatoeba_and_fp32_on_bucc_under_their_own_names
     measured = measure(
         _config(base_and_delta[0], base_store), {"fp32": model, "int8": model}, version.file("tokenizer.json"), 32
     )
-    assert set(measured) == {"tatoeba", "tatoeba-int8", "bucc2018-de-en"}  # BUCC on fp32 only
-    # Both variants are the same file here, so their Tatoeba numbers must agree too.
+    assert set(measured) == {"tatoeba", "tatoeba-int8", "bucc2018-de-en", "bucc2018-de-en-int8"}
+    # Both variants are the same file here, so their numbers must agree too.
     assert measured["tatoeba"] == measured["tatoeba-int8"]
+    assert measured["bucc2018-de-en"] == measured["bucc2018-de-en-int8"]
     assert measured["bucc2018-de-en"] == version.manifest.evaluation["bucc2018-de-en"]
 
 
