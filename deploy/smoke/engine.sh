@@ -6,11 +6,14 @@
 set -euo pipefail
 venv=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v runc >/dev/null; then
+# iptables: netavark (podman's network stack) runs it for every container with a network, builds included; a
+# fresh machine without it fails with "netavark: No such file or directory".
+if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v runc >/dev/null ||
+    ! command -v iptables >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends podman buildah runc debootstrap fuse-overlayfs uidmap \
-        netavark aardvark-dns >/dev/null
+        netavark aardvark-dns iptables >/dev/null
 fi
 # A drop-in, so the host's own containers.conf is left as it is.
 mkdir -p /etc/containers/containers.conf.d
