@@ -14,6 +14,7 @@ from tiny_models import MAX_LEN, build_tokenizer
 
 from xalign.export.dual_encoder import load_dual_encoder
 from xalign.modelstore import Manifest
+from xalign.service.routes.embeddings import EmbeddingResponse
 
 TEXTS = ["hello world", "the cat sat on the mat", "a", "dogs run far, far away!", "hello"]
 
@@ -59,6 +60,16 @@ def test_base64_decodes_to_the_float_vectors(client: TestClient) -> None:
     encoded = response.json()["data"][0]["embedding"]
     decoded = np.frombuffer(base64.b64decode(encoded), dtype="<f4")
     np.testing.assert_array_equal(decoded, floats[0])
+
+
+@pytest.mark.parametrize("encoding_format", ["float", "base64"])
+def test_the_body_written_from_the_vectors_is_the_declared_response(client: TestClient, encoding_format: str) -> None:
+    # The route writes its JSON itself (no response-model pass): it must still parse as the schema says, exactly.
+    response = client.post("/v1/embeddings", json={"input": TEXTS[:2], "encoding_format": encoding_format})
+    assert response.headers["content-type"] == "application/json"
+    parsed = EmbeddingResponse.model_validate_json(response.content, strict=True)
+    assert parsed.model_dump(mode="json") == response.json()
+    assert [type(d.embedding) for d in parsed.data] == [list if encoding_format == "float" else str] * 2
 
 
 def test_model_references(client: TestClient) -> None:
