@@ -13,6 +13,8 @@ TATOEBA ?= ../shared/data/tatoeba
 BUCC ?= ../shared/data/bucc2018
 # The committed delta of the aligned default (deltas/README.md); without it only the base is published.
 DELTA ?= deltas/xalign-e5-small
+# The ONNX variants published; add fp16 for a GPU deployment (the service's variant=auto serves it on CUDA).
+VARIANTS ?= fp32 int8
 # The SENSIA-adapted Backpack, committed as a small checkpoint; published beside the dual encoder.
 BACKPACK ?= models/xalign-backpack-sensia
 STAMP := $(VENV)/.installed
@@ -81,7 +83,7 @@ GATED_DELTA := $(and $(wildcard $(DELTA)/delta.json),$(wildcard $(TATOEBA)),$(wi
 
 model: $(STAMP)
 	$(if $(and $(wildcard $(DELTA)/delta.json),$(if $(GATED_DELTA),,x)),@echo "make model: no $(TATOEBA) or $(BUCC): publishing the base only and not the delta in $(DELTA)")
-	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA)) \
+	$(BIN)/xalign-export default --store $(STORE) --cache $(CACHE) --variants $(VARIANTS) $(if $(wildcard $(TATOEBA)),--tatoeba-dir $(TATOEBA)) \
 		$(if $(wildcard $(BUCC)),--bucc-dir $(BUCC)) $(if $(GATED_DELTA),--delta $(DELTA))
 	$(if $(wildcard $(BACKPACK)/backpack_config.json),$(BIN)/xalign-export backpack --model-dir $(BACKPACK) \
 		--store $(STORE) --languages en de fr cs $(if $(wildcard $(BACKPACK)/evaluation.json),--evaluation $(BACKPACK)/evaluation.json))

@@ -111,12 +111,15 @@ def served_variant(manifest: Manifest, wanted: str, on_gpu: bool = False) -> str
     """``wanted`` if the version publishes it, else fp32 (which every version has), with a warning.
 
     ``auto`` is int8 on CPU where the version publishes it (calibrated: Tatoeba within 0.5 of fp32 at about
-    2x its speed, ``benchmarks/results/serving_compare.md``) and fp32 on a GPU. One setting applies to every
+    2x its speed, ``benchmarks/results/serving_compare.md``), and fp16 on a GPU where the version publishes it
+    (``xalign-export --variants fp32 int8 fp16``; half the memory traffic and tensor cores; CPU kernels run it
+    no faster than fp32, so it is never auto on a CPU), else fp32. One setting applies to every
     model of the store, and not every model has every variant (a Backpack is published in fp32 only):
     serving the exact model beats refusing it. ``/v1/models`` shows what is served.
     """
     if wanted == "auto":
-        return "int8" if not on_gpu and "int8" in manifest.onnx.variants else "fp32"
+        preferred = "fp16" if on_gpu else "int8"
+        return preferred if preferred in manifest.onnx.variants else "fp32"
     if wanted in manifest.onnx.variants:
         return wanted
     log.warning("%s:%d has no %s variant: serving fp32", manifest.name, manifest.version, wanted)

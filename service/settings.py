@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     )
     variant: str = Field(
         default="auto",
-        description="ONNX variant to load: auto (int8 on CPU where a version publishes it, else fp32), fp32, int8 "
-        "or fp16",
+        description="ONNX variant to load: auto (int8 on CPU, fp16 on a GPU, where a version publishes it; else "
+        "fp32), fp32, int8 or fp16",
     )
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
