@@ -82,8 +82,7 @@ class EpochMining:
 
     def _mine(self, epoch: int) -> dict[str, IntArray]:
         pairs = [pair_texts(row, self.pivot) for row in self.examples]
-        src = self.encoder.encode([s for s, _ in pairs])  # (N, H) unit vectors
-        tgt = self.encoder.encode([t for _, t in pairs])
+        src, tgt = self._embed_pairs(pairs)
         rng = np.random.default_rng([self.seed, epoch, 7])
         mined = {"permutation": grouped_permutation(tgt, self.batch_size, self.slots, rng)}
         if self.hard is not None:
@@ -94,6 +93,14 @@ class EpochMining:
             )
         log.info("epoch %d: mined %d examples%s", epoch, len(pairs), " (hard negatives)" if self.hard else "")
         return mined
+
+    def _embed_pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Source and target vectors, (N, H) unit rows each, embedding every distinct text once: in
+        English-centric data each English sentence is the target of every language's pair (5x here)."""
+        distinct = list(dict.fromkeys(text for pair in pairs for text in pair))
+        row = {text: i for i, text in enumerate(distinct)}
+        vectors = self.encoder.encode(distinct)  # (distinct, H)
+        return vectors[[row[s] for s, _ in pairs]], vectors[[row[t] for _, t in pairs]]
 
 
 def _save(path: Path, arrays: dict[str, IntArray]) -> None:

@@ -8,9 +8,10 @@ import numpy as np
 from resume_checks import interrupted_equals_uninterrupted, train_records
 from trainer_recipes import make_recipe
 
+from xalign.training.data.records import ParallelRow
 from xalign.training.trainer.build import build_run
 from xalign.training.trainer.distributed import DistContext
-from xalign.training.trainer.epoch_mining import MINING_DIR, pair_texts
+from xalign.training.trainer.epoch_mining import MINING_DIR, EpochMining, pair_texts
 
 # No margin: the random tiny model embeds every text nearly alike, so any margin would skip every candidate.
 HARD = {"count": 2, "margin": 0.0, "pool": 0}
@@ -48,3 +49,28 @@ def test_a_run_with_both_resumes_exactly_and_logs_the_ranking_loss(still_model: 
     interrupted_equals_uninterrupted(recipe, tmp_path)
     records = train_records(tmp_path / "whole")
     assert all(record["losses"]["translation_ranking"] > 0 for record in records)
+
+
+class _CountingEncoder:
+    """Each text's vector is one-hot on its first letter; records every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.seen += texts
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        out[np.arange(len(texts)), [ord(t[0]) - ord("a") for t in texts]] = 1.0
+        return out
+
+
+def test_mining_embeds_each_distinct_text_once(tmp_path: Path) -> None:
+    # English-centric rows: the English side repeats once per language, and is embedded once.
+    rows = [ParallelRow({"de": "dz", "en": "hello"}), ParallelRow({"fr": "fy", "en": "hello"}),
+            ParallelRow({"cs": "cx", "en": "world"})]  # fmt: skip
+    encoder = _CountingEncoder()
+    miner = EpochMining(rows, encoder, DistContext(), tmp_path, seed=0, pivot="en", batch_size=2, slots=1, hard=None)
+    src, tgt = miner._embed_pairs([pair_texts(row, "en") for row in rows])
+    assert sorted(encoder.seen) == ["cx", "dz", "fy", "hello", "world"]
+    assert [int(v.argmax()) for v in src] == [ord("d") - 97, ord("f") - 97, ord("c") - 97]
+    assert [int(v.argmax()) for v in tgt] == [ord("h") - 97, ord("h") - 97, ord("w") - 97]
