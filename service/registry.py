@@ -193,6 +193,8 @@ class ModelRegistry:
         if loaded is None:
             serving = sorted(self._models)
             raise NotFoundError(f"model {ref.name!r} is not served (serving: {serving})", param, code=MODEL_NOT_FOUND)
+        if ref.version is not None and ref.version == loaded.manifest.version:
+            return loaded  # versions are immutable: the loaded one exists, no look-up (thread hop, disk) needed
         if (ref.version or ref.alias) and await self._resolve(ref, param) != loaded.manifest.version:
             raise NotFoundError(f"{ref} is not the loaded version ({loaded.id})", param, code=VERSION_NOT_FOUND)
         return loaded

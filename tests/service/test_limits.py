@@ -110,6 +110,22 @@ def test_malformed_bodies_get_a_4xx(client: TestClient, content: bytes, content_
     assert client.get("/health").status_code == 200
 
 
+def test_the_loaded_version_named_is_served_without_a_store_look_up(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A version is immutable, so naming the loaded one needs no store read (a thread hop and disk on every
+    # request of a client that pins versions); any other version still goes to the store for its 404.
+    store = client.app.state.registry.store  # type: ignore[attr-defined]
+    looked_up: list[object] = []
+    real_resolve = store.resolve
+    monkeypatch.setattr(store, "resolve", lambda ref: looked_up.append(ref) or real_resolve(ref))
+    assert client.post("/v1/embeddings", json={"input": "x", "model": "tiny:1"}).status_code == 200
+    assert looked_up == []
+    missing = client.post("/v1/embeddings", json={"input": "x", "model": "tiny:9"})
+    assert_error(missing, 404, "not_found_error", "model", code="model_version_not_found")
+    assert [str(ref) for ref in looked_up] == ["tiny:9"]
+
+
 def test_unknown_or_malformed_model_reference(client: TestClient) -> None:
     unknown = client.post("/v1/embeddings", json={"input": "x", "model": "nope@stable"})
     assert_error(unknown, 404, "not_found_error", "model", code="model_not_found")
