@@ -8,6 +8,7 @@ the settings that shape training differ from the checkpoint's.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from xalign.training.trainer.epoch_mining import EpochMining
 from xalign.training.trainer.frozen_cache import StateCache
 from xalign.training.trainer.frozen_states import FrozenStates, cache_folder
 from xalign.training.trainer.optim import build_optimizer, build_scheduler
-from xalign.training.trainer.order import Cursor, DataOrder
+from xalign.training.trainer.order import Cursor, DataOrder, visited
 from xalign.training.trainer.sources import TrainingData, describe, dev_files, load_training_data
 from xalign.training.trainer.tasks import Task, TaskSetup, build_task
 from xalign.training.trainer.train_module import TrainModule, freeze
@@ -225,9 +226,13 @@ def epoch_mining(
         return None
     embed_batch = recipe.hard_negatives.embed_batch_size if recipe.hard_negatives is not None else 64
     encoder = LiveEncoder(module.encoder, text_tokenizer, recipe.pooling, embed_batch)
+    slots = recipe.grad_accum * context.world_size
+    # Without grouped batches the order is random and fixed in advance: mine only what the run will reach.
+    size, window = len(data.examples), recipe.batch_size * slots
+    visits = None if recipe.group_batches else functools.partial(visited, size, recipe.seed, window, recipe.steps)
     return EpochMining(
         data.examples, encoder, context, recipe.output, seed=recipe.seed, pivot=recipe.pivot,
-        batch_size=recipe.batch_size, slots=recipe.grad_accum * context.world_size, hard=recipe.hard_negatives,
+        batch_size=recipe.batch_size, slots=slots, hard=recipe.hard_negatives, visits=visits,
     )  # fmt: skip
 
 

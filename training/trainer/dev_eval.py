@@ -36,21 +36,29 @@ class LiveEncoder:
         return "model in training"
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """(len(texts), dim) float32 unit vectors, in input order."""
+        """(len(texts), dim) float32 unit vectors, in input order.
+
+        Batches are cut from the texts sorted by length, so that a batch pads little (mining embeds a corpus of
+        very unequal sentences); rows are put back in input order.
+        """
         was_training = self.model.training
         device = next(self.model.parameters()).device
-        chunks = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 0), dtype=np.float32)
         self.model.eval()
         try:
             with torch.inference_mode():
                 for start in range(0, len(texts), self.batch_size):
-                    tokens = self.tokenizer(texts[start : start + self.batch_size]).to(device)
+                    rows = order[start : start + self.batch_size]
+                    tokens = self.tokenizer([texts[i] for i in rows]).to(device)
                     states = self.model(input_ids=tokens.ids, attention_mask=tokens.mask).last_hidden_state
                     pooled = pool(states, tokens.mask, self.pooling)  # (batch, dim)
-                    chunks.append(torch.nn.functional.normalize(pooled.float(), dim=1).cpu().numpy())
+                    if out.shape[1] == 0:
+                        out = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+                    out[rows] = torch.nn.functional.normalize(pooled.float(), dim=1).cpu().numpy()
         finally:
             self.model.train(was_training)
-        return np.concatenate(chunks).astype(np.float32)
+        return out
 
 
 def load_dev_pairs(dev: DevEval) -> list[TatoebaPair]:

@@ -9,6 +9,11 @@ non-pivot text and its pivot text, or its first two languages), in eval mode. Fr
 * ``group_batches``: the epoch's order with micro-batches of near neighbours (``training/data/grouped_batches.py``),
   which ``DataOrder`` takes instead of its random permutation.
 
+A run that ends before its epoch does (a few hundred steps over a large corpus) mines hard negatives only among
+the examples it will reach in that epoch (``visits``; the random order of ``order.py`` fixes them in advance):
+its negatives come from those examples' translations, and mining costs the run's share of the epoch, not the
+whole corpus. Grouped batches order the whole epoch, so with ``group_batches`` every example is mined.
+
 Rank 0 mines and saves ``<output>/mining/epoch-000003.npz``; the other processes wait and read it, and a resumed
 run reads the file of its epoch instead of mining again with a later model, so it continues exactly.
 """
@@ -16,7 +21,7 @@ run reads the file of its epoch instead of mining again with a later model, so i
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +62,11 @@ class EpochMining:
         batch_size: int,
         slots: int,
         hard: HardNegatives | None,
+        visits: Callable[[int], IntArray] | None = None,
     ) -> None:
         self.examples, self.encoder, self.context, self.folder = examples, encoder, context, Path(folder)
         self.seed, self.pivot, self.batch_size, self.slots, self.hard = seed, pivot, batch_size, slots, hard
+        self.visits = visits  # epoch -> the example indices the run takes in it; None: all (grouped order)
         self._epoch: tuple[int, dict[str, IntArray]] | None = None
 
     def permutation(self, epoch: int) -> IntArray:
@@ -81,18 +88,31 @@ class EpochMining:
         return self._epoch[1]
 
     def _mine(self, epoch: int) -> dict[str, IntArray]:
-        pairs = [pair_texts(row, self.pivot) for row in self.examples]
+        if self.hard is None:
+            return {"permutation": self._grouped(epoch)}
+        visited = np.arange(len(self.examples), dtype=np.int64) if self.visits is None else self.visits(epoch)
+        pairs = [pair_texts(self.examples[int(i)], self.pivot) for i in visited]
         src, tgt = self._embed_pairs(pairs)
         rng = np.random.default_rng([self.seed, epoch, 7])
-        mined = {"permutation": grouped_permutation(tgt, self.batch_size, self.slots, rng)}
-        if self.hard is not None:
-            pools = split_tree(tgt, self.hard.pool, rng) if self.hard.pool else None
-            _, duplicates = np.unique([t for _, t in pairs], return_inverse=True)
-            mined["negatives"] = mine_hard_negatives(
-                src, tgt, duplicates.astype(np.int64), count=self.hard.count, margin=self.hard.margin, pools=pools
-            )
-        log.info("epoch %d: mined %d examples%s", epoch, len(pairs), " (hard negatives)" if self.hard else "")
+        mined: dict[str, IntArray] = {}
+        if self.visits is None:  # drawn before the pools, as always, so a whole epoch mines as it did
+            mined["permutation"] = grouped_permutation(tgt, self.batch_size, self.slots, rng)
+        pools = split_tree(tgt, self.hard.pool, rng) if self.hard.pool else None
+        _, duplicates = np.unique([t for _, t in pairs], return_inverse=True)
+        found = mine_hard_negatives(
+            src, tgt, duplicates.astype(np.int64), count=self.hard.count, margin=self.hard.margin, pools=pools
+        )  # (visited, count): positions in ``visited``, -1 where none
+        negatives = np.full((len(self.examples), self.hard.count), -1, dtype=np.int64)
+        negatives[visited] = np.where(found >= 0, visited[np.maximum(found, 0)], -1)
+        mined["negatives"] = negatives
+        log.info("epoch %d: mined hard negatives of %d of %d examples", epoch, len(visited), len(self.examples))
         return mined
+
+    def _grouped(self, epoch: int) -> IntArray:
+        """The grouped order of ``epoch``, from every example's target vector."""
+        _, tgt = self._embed_pairs([pair_texts(row, self.pivot) for row in self.examples])
+        log.info("epoch %d: grouped %d examples", epoch, len(self.examples))
+        return grouped_permutation(tgt, self.batch_size, self.slots, np.random.default_rng([self.seed, epoch, 7]))
 
     def _embed_pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Source and target vectors, (N, H) unit rows each, embedding every distinct text once: in

@@ -45,6 +45,13 @@ def epoch_permutation(size: int, seed: int, epoch: int) -> npt.NDArray[np.int64]
     return rng.permutation(size).astype(np.int64)
 
 
+def visited(size: int, seed: int, window: int, steps: int, epoch: int) -> npt.NDArray[np.int64]:
+    """The examples a run of ``steps`` steps of ``window`` examples takes in ``epoch`` of the random order."""
+    per_epoch = size // window  # an epoch's short last window is skipped
+    taken = max(0, min(per_epoch, steps - epoch * per_epoch))
+    return epoch_permutation(size, seed, epoch)[: taken * window]
+
+
 class DataOrder:
     """Deterministic, resumable, sharded order over ``size`` examples (see the module docstring)."""
 

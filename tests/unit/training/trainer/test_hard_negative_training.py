@@ -9,6 +9,7 @@ from resume_checks import interrupted_equals_uninterrupted, train_records
 from trainer_recipes import make_recipe
 
 from xalign.training.data.records import ParallelRow
+from xalign.training.recipes.efficiency import HardNegatives
 from xalign.training.trainer.build import build_run
 from xalign.training.trainer.distributed import DistContext
 from xalign.training.trainer.epoch_mining import MINING_DIR, EpochMining, pair_texts
@@ -74,3 +75,18 @@ def test_mining_embeds_each_distinct_text_once(tmp_path: Path) -> None:
     assert sorted(encoder.seen) == ["cx", "dz", "fy", "hello", "world"]
     assert [int(v.argmax()) for v in src] == [ord("d") - 97, ord("f") - 97, ord("c") - 97]
     assert [int(v.argmax()) for v in tgt] == [ord("h") - 97, ord("h") - 97, ord("w") - 97]
+
+
+def test_a_run_shorter_than_its_epoch_mines_only_the_examples_it_reaches(tmp_path: Path) -> None:
+    # Row i: source "<letter>s", target "<letter>t" (each vector one-hot on the first letter, so a row's pair
+    # matches and every other target is an equally near negative); the run reaches rows 1, 3 and 4 only.
+    rows = [ParallelRow({"de": f"{letter}s", "en": f"{letter}t"}) for letter in "abcdef"]
+    encoder = _CountingEncoder()
+    reached = np.array([3, 1, 4], dtype=np.int64)
+    miner = EpochMining(rows, encoder, DistContext(), tmp_path, seed=0, pivot="en", batch_size=2, slots=1,
+                        hard=HardNegatives(count=2, margin=0.0, pool=0), visits=lambda _epoch: reached)  # fmt: skip
+    negatives = [[int(j) for j in miner._mined(0)["negatives"][i] if j >= 0] for i in range(6)]
+    assert sorted(encoder.seen) == ["bs", "bt", "ds", "dt", "es", "et"]  # only the reached rows' texts
+    assert negatives[0] == negatives[2] == negatives[5] == []
+    for row in (1, 3, 4):
+        assert sorted(negatives[row]) == sorted({1, 3, 4} - {row})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xalign.training.trainer.order import Cursor, DataOrder, epoch_permutation
+from xalign.training.trainer.order import Cursor, DataOrder, epoch_permutation, visited
 
 
 def _walk(order: DataOrder, cursor: Cursor, windows: int, rank: int = 0) -> tuple[list[list[int]], Cursor]:
@@ -54,3 +54,18 @@ def test_too_few_examples_or_a_bad_slot_is_refused() -> None:
         DataOrder(5, seed=0, batch_size=3, slots=2)
     with pytest.raises(ValueError, match="slot 2 is outside"):
         DataOrder(6, seed=0, batch_size=3, slots=2).take(Cursor(), 2)
+
+
+@pytest.mark.parametrize(("steps", "slots"), [(2, 1), (3, 1), (5, 1), (4, 2)])
+def test_visited_is_what_a_run_of_that_many_steps_takes_in_each_epoch(steps: int, slots: int) -> None:
+    # 10 examples, windows of 3 (or 2 x 3 across slots): epochs of 3 (or 1) windows, the short rest skipped.
+    order, cursor = DataOrder(10, seed=4, batch_size=3, slots=slots), Cursor()
+    taken: dict[int, list[int]] = {}
+    for _ in range(steps):
+        for slot in range(slots):
+            window, after = order.take(cursor, slot)
+            taken.setdefault(window.epoch, []).extend(window.indices)
+        cursor = after
+    for epoch in range(4):
+        expected = sorted(taken.get(epoch, []))
+        assert sorted(visited(10, 4, 3 * slots, steps, epoch).tolist()) == expected
