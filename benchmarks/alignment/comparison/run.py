@@ -2,6 +2,7 @@
 
     nice -n 19 .venv/bin/python -m benchmarks.alignment.comparison.run >> runs/comparison/progress.log 2>&1
     .venv/bin/python -m benchmarks.alignment.comparison.run --dry-run     # what is left to do, nothing run
+    .venv/bin/python -m benchmarks.alignment.comparison.run --methods en_x_hard --seeds 1   # an ablation
 
 The work is a fixed list of tasks (``plan``): evaluate the base, then for seed 1, 2, 3 and each method in
 ``METHODS``, train ``<method>.toml`` of this folder with ``--seed`` into ``runs/comparison/<method>-s<seed>/`` and
@@ -37,6 +38,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 METHODS = ("en_x", "multiway", "dap", "multiway_align_mlm")
 SEEDS = (1, 2, 3)
+# Single-seed ablations in this folder, run only when named (``--methods en_x_hard --seeds 1``): each is one
+# method's recipe with one change, compared with that method's seed-1 run.
+ABLATIONS = {"en_x_hard": "en_x"}
 BASE = "base"
 EVAL_JSON = "eval.json"
 TIMING_JSON = "timing.json"
@@ -54,6 +58,8 @@ class Settings:
     python: str = sys.executable
     bucc_max: int = 8000
     xnli_max: int = 1000
+    methods: tuple[str, ...] = METHODS
+    seeds: tuple[int, ...] = SEEDS
 
 
 @dataclass(frozen=True)
@@ -100,15 +106,15 @@ def evaluated(settings: Settings, run: str) -> bool:
 
 def unpublished(settings: Settings) -> list[str]:
     """Runs evaluated on this machine whose record did not reach the results folder (a walk killed between)."""
-    names = [BASE, *(run_name(m, s) for s in SEEDS for m in METHODS)]
+    names = [BASE, *(run_name(m, s) for s in settings.seeds for m in settings.methods)]
     return [name for name in names if evaluated(settings, name) and not published(settings, name)]
 
 
 def plan(settings: Settings) -> list[Task]:
     """The tasks still to do, in order: the base's evaluation, then per seed and method train and evaluate."""
     tasks = [] if evaluated(settings, BASE) else [Task("eval", BASE)]
-    for seed in SEEDS:
-        for method in METHODS:
+    for seed in settings.seeds:
+        for method in settings.methods:
             name = run_name(method, seed)
             if evaluated(settings, name):
                 continue
@@ -207,8 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Settings.runs, help="runs folder (default: runs/comparison)")
     parser.add_argument("--data", type=Path, default=Settings.data, help="data folder (default: ../shared/data)")
     parser.add_argument("--results", type=Path, default=Settings.results, help="where finished runs are published")
+    parser.add_argument("--methods", nargs="+", choices=[*METHODS, *ABLATIONS], default=list(METHODS),
+                        help="recipes of this folder to run (default: the four methods)")  # fmt: skip
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="seeds (default: 1 2 3)")
     args = parser.parse_args(argv)
-    settings = Settings(runs=args.runs.resolve(), data=args.data.resolve(), results=args.results.resolve())
+    settings = Settings(
+        runs=args.runs.resolve(), data=args.data.resolve(), results=args.results.resolve(),
+        methods=tuple(args.methods), seeds=tuple(args.seeds),
+    )  # fmt: skip
     tasks = plan(settings)
     _progress(f"{len(tasks)} task(s) left: {', '.join(f'{t.kind} {t.run}' for t in tasks) or 'none'}")
     if args.dry_run:

@@ -7,7 +7,9 @@ Reads ``<runs>/<run>/eval.json`` (by default the runs that ``run.py`` published,
 ``benchmarks/results/alignment_comparison/runs/``) of the base and of every (method, seed) that ``run.py``
 names, whatever is finished so far (the rest is listed as missing), and writes ``PREFIX.md``, ``PREFIX.json``
 and one loss-curve figure per method (every seed's curves, ``PREFIX/<method>_loss.png``). The per-run table is
-the pilot's (``benchmarks/alignment/summarize.py``).
+the pilot's (``benchmarks/alignment/summarize.py``). Each single-seed ablation that is finished (``run.py``'s
+``ABLATIONS``) gets its headline metrics beside the seed-1 run of the method it changes, and a figure of both
+runs' loss curves (``PREFIX/<ablation>_vs_<method>_loss.png``).
 
 The rule for "exceeds the seed spread": two methods differ on a metric when ``|Δ mean| > 2 x pooled sd``, the
 pooled sd being ``sqrt((sd_a² + sd_b²) / 2)`` of the two methods' sample sds (n - 1) over seeds; it needs at
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.alignment.comparison.run import BASE, EVAL_JSON, METHODS, REPO, SEEDS, Settings, run_name
+from benchmarks.alignment.comparison.run import ABLATIONS, BASE, EVAL_JSON, METHODS, REPO, SEEDS, Settings, run_name
 from benchmarks.alignment.summarize import BUCC, table
 
 Evaluation = Mapping[str, Mapping[str, float]]
@@ -192,8 +194,8 @@ def per_run_table(runs: Path, names: Sequence[str]) -> str:
     return table(evaluations) if evaluations else ""
 
 
-def plot_method_losses(runs: Path, method: str, png: Path) -> Path | None:
-    """Every seed's loss curves of ``method`` (one panel per series: total and each objective) into ``png``."""
+def plot_losses(runs: Path, curves: Mapping[str, str], title: str, png: Path) -> Path | None:
+    """Loss curves of several runs (``{label: run}``), one panel per series (total and each objective), into ``png``."""
     import matplotlib as mpl  # noqa: PLC0415 - only when drawing
 
     mpl.use("Agg")
@@ -201,20 +203,51 @@ def plot_method_losses(runs: Path, method: str, png: Path) -> Path | None:
 
     from xalign.training.trainer.metrics_log import METRICS_FILE, loss_series, read_metrics, save_figure  # noqa: PLC0415
 
-    by_seed = {s: loss_series(read_metrics(runs / run_name(method, s) / METRICS_FILE)) for s in SEEDS}
-    names = list(dict.fromkeys(name for series in by_seed.values() for name in series))
+    by_run = {label: loss_series(read_metrics(runs / run / METRICS_FILE)) for label, run in curves.items()}
+    names = list(dict.fromkeys(name for series in by_run.values() for name in series))
     if not names:
         return None
     figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.8), squeeze=False)
     for axis, name in zip(axes[0], names, strict=True):
-        for seed, series in by_seed.items():
+        for label, series in by_run.items():
             if name in series:
-                axis.plot(*series[name], label=f"seed {seed}", linewidth=1.0)
-        axis.set_title(f"{method}: {name}")
+                axis.plot(*series[name], label=label, linewidth=1.0)
+        axis.set_title(f"{title}: {name}")
         axis.set_xlabel("step")
         axis.grid(True, alpha=0.3)
         axis.legend()
     return save_figure(figure, png)
+
+
+def plot_method_losses(runs: Path, method: str, png: Path) -> Path | None:
+    """Every seed's loss curves of ``method`` into ``png``."""
+    return plot_losses(runs, {f"seed {s}": run_name(method, s) for s in SEEDS}, method, png)
+
+
+def ablations(runs: Path, out: Path) -> tuple[str, dict[str, Any]]:
+    """Each finished ablation against its method's seed-1 run: a markdown table, the record, a loss figure."""
+    lines, record = [], {}
+    for ablation, method in ABLATIONS.items():
+        changed, reference = run_name(ablation, 1), run_name(method, 1)
+        paths = [runs / name / EVAL_JSON for name in (changed, reference)]
+        if not all(path.is_file() for path in paths):
+            continue
+        a, b = (metrics(json.loads(path.read_text(encoding="utf-8"))) for path in paths)
+        record[ablation] = {"against": reference, changed: a, reference: b}
+        keys = [k for k, _ in HEADLINE if k in a and k in b]
+        lines += [f"### {changed} against {reference} (one seed each)\n", _row(["run", *keys])]
+        lines += [_row(["---"] * (len(keys) + 1)), _row([changed, *(f"{a[k]:.2f}" for k in keys)])]
+        lines += [
+            _row([reference, *(f"{b[k]:.2f}" for k in keys)]),
+            _row(["Δ", *(f"{a[k] - b[k]:+.2f}" for k in keys)]),
+        ]
+        figure = plot_losses(
+            runs, {changed: changed, reference: reference}, changed, out / f"{changed}_vs_{reference}_loss.png"
+        )
+        lines += [f"\n![{changed} loss]({out.name}/{figure.name})\n" if figure is not None else ""]
+    if not lines:
+        return "", record
+    return "\n## Ablations\n\n" + "\n".join(lines) + "\n", record
 
 
 def write_summary(runs: Path, out: Path) -> dict[str, Any]:
@@ -224,6 +257,8 @@ def write_summary(runs: Path, out: Path) -> dict[str, Any]:
     figures = [plot_method_losses(runs, m, out / f"{m}_loss.png") for m in METHODS]
     markdown += "\n## Every run (the pilot's table; Δ against the base)\n\n" + per_run_table(runs, list(found))
     markdown += "".join(f"\n![{f.stem}]({out.name}/{f.name})\n" for f in figures if f is not None)
+    ablation_page, record["ablations"] = ablations(runs, out)
+    markdown += ablation_page
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(markdown, encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.alignment.comparison.run import (
+    ABLATIONS,
     METHODS,
     SEEDS,
     Settings,
@@ -35,6 +36,18 @@ def test_fresh_plan_is_base_then_seed_major_train_and_eval(tmp_path: Path) -> No
         ("train", "en_x-s1"), ("eval", "en_x-s1"), ("train", "multiway-s1"), ("eval", "multiway-s1"),
     ]  # fmt: skip
     assert tasks[-1] == Task("eval", "multiway_align_mlm-s3", "multiway_align_mlm", 3)
+
+
+def test_an_ablation_runs_only_when_named_with_its_recipe_and_seed(tmp_path: Path) -> None:
+    assert not any("en_x_hard" in t.run for t in plan(_settings(tmp_path)))
+    (tmp_path / "results" / "base").mkdir(parents=True)
+    (tmp_path / "results" / "base" / "eval.json").write_text("{}", encoding="utf-8")
+    settings = Settings(**{**vars(_settings(tmp_path)), "methods": ("en_x_hard",), "seeds": (1,)})
+    assert plan(settings) == [
+        Task("train", "en_x_hard-s1", "en_x_hard", 1),
+        Task("eval", "en_x_hard-s1", "en_x_hard", 1),
+    ]
+    assert recipe_steps("en_x_hard") == recipe_steps(ABLATIONS["en_x_hard"])  # the same schedule as its method
 
 
 def test_finished_work_is_skipped_and_unfinished_training_resumes(tmp_path: Path) -> None:

@@ -66,3 +66,24 @@ def test_partial_results_are_summarized_and_the_missing_listed(tmp_path: Path) -
     assert "missing: dap-s1" in page and "| base | 90.0 | 90.0 |" not in page
     assert (out / "multiway_loss.png").stat().st_size > 0 and not (out / "dap_loss.png").exists()
     assert json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["missing"][0] == "dap-s1"
+
+
+def test_an_ablation_is_shown_against_its_method_seed_one(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _write(runs, "base", _evaluation(90.0, 97.0, 60.0))
+    _write(runs, "en_x-s1", _evaluation(91.0, 97.5, 61.0))
+    _write(runs, "en_x_hard-s1", _evaluation(91.5, 97.25, 61.0))
+    for run, scale in (("en_x-s1", 1.0), ("en_x_hard-s1", 2.0)):
+        (runs / run / "metrics.jsonl").write_text(
+            "".join(json.dumps({"step": s, "loss": scale / s, "losses": {"translation_ranking": scale / s}}) + "\n"
+                    for s in (1, 2, 3)),
+            encoding="utf-8",
+        )  # fmt: skip
+    out = tmp_path / "results" / "comparison"
+    record = write_summary(runs, out)
+    assert record["ablations"]["en_x_hard"]["against"] == "en_x-s1"
+    page = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "### en_x_hard-s1 against en_x-s1 (one seed each)" in page
+    assert "| Δ | +0.50 | -0.25 | +0.00 | +0.00 |" in page
+    assert (out / "en_x_hard-s1_vs_en_x-s1_loss.png").stat().st_size > 0
+    assert "en_x_hard-s1" not in record["runs"]  # not one of the seeded methods' runs
