@@ -39,11 +39,22 @@ def free_port() -> int:
 
 
 def serve_command(
-    store: Path, model: str, port: int, data_dir: Path, *, checkout: Path | None = None, flags: Sequence[str] = ()
+    store: Path,
+    model: str,
+    port: int,
+    data_dir: Path,
+    *,
+    checkout: Path | None = None,
+    flags: Sequence[str] = (),
+    launcher: Sequence[str] = (),
 ) -> list[str]:
-    """``xalign-serve`` of this venv, or ``python -m service.cli`` of ``checkout``, serving ``model`` only."""
+    """``xalign-serve`` of this venv, or ``python -m service.cli`` of ``checkout``, serving ``model`` only.
+
+    ``launcher``: a command that takes ``xalign-serve``'s flags instead (an instrumented server).
+    """
     script = Path(sys.executable).with_name("xalign-serve")
     base = [str(script)] if checkout is None and script.exists() else [sys.executable, "-m", "service.cli"]
+    base = list(launcher) or base
     serving = ["--store", str(store.resolve()), "--models", f'["{model}"]', "--threads", str(THREADS)]
     listening = ["--host", "127.0.0.1", "--port", str(port), "--poll-interval-s", "0", "--data-dir", str(data_dir)]
     return [*base, *serving, *listening, *flags]
@@ -71,6 +82,7 @@ def serve(
     flags: Sequence[str] = (),
     checkout: Path | None = None,
     timeout: float = 300,
+    launcher: Sequence[str] = (),
 ) -> Iterator[Server]:
     """Run the server (with ``flags``) until the block ends, its output in ``log``; yield its URL and command.
 
@@ -79,7 +91,7 @@ def serve(
     """
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="xalign-bench-"))
-    command = serve_command(store, model, port, data_dir, checkout=checkout, flags=flags)
+    command = serve_command(store, model, port, data_dir, checkout=checkout, flags=flags, launcher=launcher)
     env = dict(os.environ)
     if checkout is not None:
         env["PYTHONPATH"] = str(checkout.resolve())
