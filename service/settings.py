@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         default=256.0, gt=0, description="length at which attention costs as much as the token-wise layers"
     )
     max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for others to batch with")
+    # Measured by benchmarks/request_path.py (e5-small, 2 CPU cores): the two thread wake-ups of a run on the
+    # inference thread cost a one-sentence request 0.4-0.6 ms; run on the event loop they cost ~0.2 ms. While
+    # the loop runs it nothing else is served, so only a lone request (nothing else open) with a short batch does.
+    inline_max_tokens: int = Field(
+        default=128,
+        ge=0,
+        description="a lone request's batch of at most this many padded tokens runs on the event loop's thread, "
+        "without the hand-over to the inference thread (0: never)",
+    )
     max_queue: int = Field(default=1024, ge=1, description="queued texts per model before answering 429")
     max_queue_tokens: int = Field(
         default=65_536, ge=1, description="queued tokens per model before answering 429 (reserved at admission)"

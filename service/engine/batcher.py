@@ -6,8 +6,10 @@ the queue to fill one batch. It takes a window of the oldest texts (a few batche
 wait a bounded time and long texts never starve), sorts it by token length, and cuts it into the batches
 of least estimated cost (``service.engine.batch_plan``), each of at most ``batch_size`` rows and
 ``max_batch_tokens`` padded tokens (rows x longest). Inference runs on
-one thread per model version (onnxruntime releases the GIL), so the event loop stays free. A request
-finishes when its last text has been embedded.
+one thread per model version (onnxruntime releases the GIL), so the event loop stays free; only a lone
+request (no other one open) with a batch of at most ``inline_max_tokens`` padded tokens runs on the loop's
+own thread, which saves two thread wake-ups of its latency. A request finishes when its last text has been
+embedded.
 
 Admission (``service.engine.admission``): a request's tokens are reserved whole before it is queued,
 or it is refused whole (429 with Retry-After; 413 over the per-request maximum). A request whose
@@ -80,6 +82,7 @@ class BatchPolicy:
     max_batch_tokens: int
     max_wait_s: float
     queue_timeout_s: float  # 0: no deadline
+    inline_max_tokens: int  # a lone request's batch up to this many padded tokens runs on the loop; 0: never
     bounds: Bounds  # what admission reserves against
     cost: BatchCost = field(default_factory=BatchCost)  # where the sorted window is cut into batches
 
@@ -91,6 +94,7 @@ class BatchPolicy:
             max_batch_tokens=settings.max_batch_tokens,
             max_wait_s=settings.max_wait_ms / 1000,
             queue_timeout_s=settings.queue_timeout_s,
+            inline_max_tokens=settings.inline_max_tokens,
             bounds=Bounds.from_settings(settings),
             cost=BatchCost(settings.batch_overhead_tokens, settings.batch_attention_tokens),
         )
@@ -339,8 +343,12 @@ class Batcher:
         if not live:
             return
         assert self._loop is not None
+        ids = [i.ids for i in live]
         try:
-            vectors = await self._loop.run_in_executor(self._executor, self._infer, [i.ids for i in live])
+            if self._inline(ids):
+                vectors = self._infer(ids)  # on the loop: nothing else is open, and the run is short
+            else:
+                vectors = await self._loop.run_in_executor(self._executor, self._infer, ids)
         except Exception as exc:  # noqa: BLE001 - the failure belongs to the requests, not the worker
             for item in live:
                 if not item.job.future.done():
@@ -353,6 +361,13 @@ class Batcher:
             job.remaining -= 1
             if job.remaining == 0 and not job.future.done():
                 job.future.set_result(job.out)
+
+    def _inline(self, ids: list[list[int]]) -> bool:
+        """Whether to run this batch on the event loop's thread: a lone request (no other one open, so the
+        blocked loop keeps nobody waiting but newcomers, for one short run) whose batch is at most
+        ``inline_max_tokens`` padded tokens. It saves the hand-over to the inference thread and back."""
+        padded = len(ids) * max(len(x) for x in ids)
+        return self._open_jobs <= 1 and padded <= self.policy.inline_max_tokens
 
     def _infer(self, ids: list[list[int]]) -> Vectors:
         """Pad and run one batch on the inference thread: rows of ids → (rows, dim)."""

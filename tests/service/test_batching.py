@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,35 @@ def test_a_retired_batcher_still_serves_the_requests_that_hold_it(tiny_store: Pa
         assert first.shape == (1, 32)
 
     asyncio.run(scenario())
+
+
+def _inference_threads(app: FastAPI) -> list[str]:
+    """Wrap the served encoder's ``run`` so the name of the thread of every inference batch is recorded."""
+    encoder = app.state.registry.models["tiny"].encoder
+    names: list[str] = []
+    original = encoder.run
+
+    def recording(batch: Batch) -> Any:
+        names.append(threading.current_thread().name)
+        return original(batch)
+
+    encoder.run = recording
+    return names
+
+
+def test_only_a_lone_short_request_runs_on_the_event_loop_thread(tiny_store: Path) -> None:
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        async with serving(Settings(store=tiny_store, threads=1, inline_max_tokens=16)) as (app, client):
+            names = _inference_threads(app)
+            await _embed(client, ["a dog"])  # alone, a few tokens: on the loop
+            lone = list(names)
+            await _embed(client, [" ".join(WORDS[:30])])  # alone, past 16 tokens: on the inference thread
+            long = names[len(lone) :]
+            names.clear()
+            await asyncio.gather(*(_embed(client, ["a cat"]) for _ in range(6)))  # never alone at first
+            return lone, long, list(names)
+
+    lone, long, together = asyncio.run(scenario())
+    loop_thread = threading.main_thread().name
+    assert lone == [loop_thread] and long != [loop_thread] and long[0].startswith("infer-")
+    assert any(name.startswith("infer-") for name in together)  # six requests open at once: handed over

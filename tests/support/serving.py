@@ -3,6 +3,7 @@ inference."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -48,8 +49,14 @@ def real_server(settings: Settings) -> Iterator[tuple[FastAPI, int]]:
 
 
 def inference_gate(app: FastAPI, model: str = "tiny", wait_s: float = 60) -> tuple[threading.Event, threading.Event]:
-    """Hold every inference of ``model`` until ``release`` is set; ``entered`` tells that one has started."""
-    encoder = app.state.registry.models[model].encoder
+    """Hold every inference of ``model`` until ``release`` is set; ``entered`` tells that one has started.
+
+    Every batch then runs on the inference thread: a held run on the event loop (a lone short request's)
+    would hold every other request too, which is not what a gated test means to build.
+    """
+    loaded = app.state.registry.models[model]
+    loaded.batcher.policy = dataclasses.replace(loaded.batcher.policy, inline_max_tokens=0)
+    encoder = loaded.encoder
     entered, release = threading.Event(), threading.Event()
     original: Callable[[Batch], Any] = encoder.run
 
