@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results = {"model": args.model, "variant": args.variant, "bare_p50_ms": bare, "client_p50_ms": client,
                "client_minus_bare_ms": round(client - bare, 3), "server_stages_ms": stages}  # fmt: skip
     print(json.dumps(results, indent=2))
-    record("request_path", run_command("benchmarks.request_path", argv), results)
+    record(f"request_path_{args.variant}", run_command("benchmarks.request_path", argv), results)
     return results
 
 

@@ -20,7 +20,7 @@ def test_every_stage_of_the_request_path_is_timed(
     monkeypatch.setattr(request_path, "record", lambda name, *_: recorded.append(name))
     argv = ["--store", str(tiny_store), "--model", "tiny:1", "--data", str(tmp_path / "data")]
     results = request_path.main([*argv, "--requests", "12", "--warmup", "4", "--log", str(tmp_path / "serve.log")])
-    assert recorded == ["request_path"]
+    assert recorded == ["request_path_fp32"]
     stages = results["server_stages_ms"]
     # A renamed function would leave its mark unset and the request out of the medians: every stage is there.
     assert list(stages) == [f"{a}->{b}" for a, b in zip(request_path.MARKS, request_path.MARKS[1:], strict=False)] + [
