@@ -99,8 +99,8 @@ def http_latency(base_url: str, model: str, texts: Sequence[str], plan: Plan, en
     about 1 ms of Python per request on this CPU (measured against http.client on the same server), which is
     the client's latency, not the server's. Both are recorded; the lean one is what the server adds.
     """
-    host, port = httpx.URL(base_url).host, httpx.URL(base_url).port
-    connection = http.client.HTTPConnection(host, port, timeout=60)
+    url = httpx.URL(base_url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=60)
     try:
         lean = _timed(lambda text: _embed_lean(connection, model, text, encoding), texts, plan)
     finally:

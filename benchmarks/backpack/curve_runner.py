@@ -79,14 +79,18 @@ def read_eval(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def has_model(run: CurveRun, layout: Layout) -> bool:
+    """Whether this machine holds ``run``'s trained model, made by the run's current recipe text."""
+    final = layout.final(run)
+    return (final / MANIFEST_FILE).is_file() and read_manifest(final).recipe_text == recipe_text(run)
+
+
 def decide(run: CurveRun, layout: Layout) -> Action:
     """What the walk does with ``run`` now (see the module docstring)."""
-    text = recipe_text(run)
     cached = read_eval(layout.eval_file(run))
-    if cached is not None and cached.get("recipe_text") == text:
+    if cached is not None and cached.get("recipe_text") == recipe_text(run):
         return "done"
-    final = layout.final(run)
-    if (final / MANIFEST_FILE).is_file() and read_manifest(final).recipe_text == text:
+    if has_model(run, layout):
         return "evaluate"
     return "resume" if latest_state(layout.output(run)) is not None else "train"
 
@@ -160,8 +164,7 @@ def dependencies(run: CurveRun) -> list[CurveRun]:
 def _ensure_sources(run: CurveRun, layout: Layout, steps: Steps) -> None:
     for source in dependencies(run):
         _ensure_sources(source, layout, steps)
-        final = layout.final(source)
-        if (final / MANIFEST_FILE).is_file() and read_manifest(final).recipe_text == recipe_text(source):
+        if has_model(source, layout):
             continue
         log.info("%s: its source %s has no model on this machine; training it again", run.name, source.name)
         started = time.perf_counter()
