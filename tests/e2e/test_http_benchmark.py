@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from protocol_data import protocol_data
 
 from benchmarks import http_service
 
 
 def test_harness_runs_and_reports_ratios(tiny_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tatoeba = tmp_path / "data" / "tatoeba"
-    tatoeba.mkdir(parents=True)
-    (tatoeba / "tatoeba.deu-eng.deu").write_text("Hallo Welt.\nWie geht es dir?\nIch bin müde.\n", encoding="utf-8")
-    (tatoeba / "tatoeba.deu-eng.eng").write_text("Hello world.\nHow are you?\nI am tired.\n", encoding="utf-8")
+    data = protocol_data(tmp_path)
     recorded: list[str] = []
     monkeypatch.setattr(http_service, "record", lambda name, *_: recorded.append(name))
-    argv = ["--store", str(tiny_store), "--model", "tiny", "--data", str(tmp_path / "data")]
+    argv = ["--store", str(tiny_store), "--model", "tiny", "--data", str(data)]
     counts = ["--requests", "4", "--rounds", "1", "--latency-requests", "5", "--warmup", "2"]
     results = http_service.main([*argv, *counts, "--log", str(tmp_path / "serve.log"), "--record-as", ""])
     assert recorded == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from protocol_data import protocol_data
 
 from benchmarks import request_path
 
@@ -12,13 +13,10 @@ from benchmarks import request_path
 def test_every_stage_of_the_request_path_is_timed(
     tiny_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tatoeba = tmp_path / "data" / "tatoeba"
-    tatoeba.mkdir(parents=True)
-    (tatoeba / "tatoeba.deu-eng.deu").write_text("Hallo Welt.\nWie geht es dir?\n", encoding="utf-8")
-    (tatoeba / "tatoeba.deu-eng.eng").write_text("Hello world.\nHow are you?\n", encoding="utf-8")
+    data = protocol_data(tmp_path)
     recorded: list[str] = []
     monkeypatch.setattr(request_path, "record", lambda name, *_: recorded.append(name))
-    argv = ["--store", str(tiny_store), "--model", "tiny:1", "--data", str(tmp_path / "data")]
+    argv = ["--store", str(tiny_store), "--model", "tiny:1", "--data", str(data)]
     results = request_path.main([*argv, "--requests", "12", "--warmup", "4", "--log", str(tmp_path / "serve.log")])
     assert recorded == ["request_path_fp32"]
     stages = results["server_stages_ms"]
