@@ -34,7 +34,7 @@ def test_small_and_intact(delta: DeltaManifest) -> None:
 
 
 def test_made_by_the_recipe_it_names(delta: DeltaManifest) -> None:
-    assert delta.recipe_file == "default_delta_distill.toml"
+    assert delta.recipe_file == "en_x_240.toml"
     shipped = tomllib.loads((RECIPES / delta.recipe_file).read_text(encoding="utf-8"))
     copied = tomllib.loads((DELTA / "recipe.toml").read_text(encoding="utf-8"))
     assert copied == shipped
