@@ -95,6 +95,16 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     hf.add_argument(
         "--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda when available, else cpu)"
     )
+    hf.add_argument(
+        "--frozen-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep the first --frozen-layers layers' states of each text here and reuse them: models trained on "
+        "the same frozen bottom (train_top_layers) then run only their top layers",
+    )
+    hf.add_argument(
+        "--frozen-layers", type=int, default=0, metavar="N", help="layers the --frozen-cache holds (with it only)"
+    )
 
 
 def _add_xnli_options(tasks: argparse._ArgumentGroup) -> None:
@@ -125,6 +135,10 @@ def _check_eval_args(args: argparse.Namespace) -> None:
         raise EvalUsageError("--store needs --model NAME[:VERSION|@ALIAS]")
     if args.model_dir is not None and (args.model or args.variant or args.threads):
         raise EvalUsageError("--model, --variant and --threads apply to --store models only")
+    if (args.frozen_cache is None) != (args.frozen_layers == 0):
+        raise EvalUsageError("--frozen-cache and --frozen-layers go together")
+    if args.frozen_cache is not None and args.model_dir is None:
+        raise EvalUsageError("--frozen-cache applies to --model-dir models only")
     if args.tatoeba_dir is None and args.bucc_dir is None and args.xnli_dir is None:
         raise EvalUsageError("nothing to evaluate: give --tatoeba-dir, --bucc-dir and/or --xnli-dir")
     for name in ("bucc_max", "xnli_max"):
@@ -144,6 +158,8 @@ def load_encoder(args: argparse.Namespace) -> Encoder:
             max_seq_length=args.max_seq_length,
             batch_size=args.batch_size,
             device=args.device,
+            frozen_cache=args.frozen_cache,
+            frozen_layers=args.frozen_layers,
         )
     parse_ref(args.model)  # a malformed reference fails before anything is loaded
     from xalign.runtime.onnx_encoder import OnnxEncoder  # noqa: PLC0415 - onnxruntime only when asked

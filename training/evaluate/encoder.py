@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from xalign.training.models.pooling import Pooling, pool
+
+if TYPE_CHECKING:
+    from xalign.training.evaluate.frozen_bottom import FrozenBottom
 
 # ``Pooling`` and ``pool`` too: the trainer's tasks and dev evaluation import them from here.
 __all__ = ["PROGRESS_MIN_TEXTS", "Encoder", "Pooling", "TransformersEncoder", "pool"]
@@ -41,6 +44,10 @@ class TransformersEncoder:
     ``text_prefix`` is prepended to every text (E5 models want ``"query: "``). Texts are encoded in
     batches sorted by length (less padding), under ``torch.inference_mode``, and returned in input
     order. ``device`` ``None`` picks CUDA when available, else CPU.
+
+    With ``frozen_cache`` (a folder) and ``frozen_layers`` N, the embeddings and first N layers run once per text
+    and are kept on disk (``frozen_bottom.py``): a model trained on top of the same frozen bottom then runs only
+    its top layers on texts another model already saw.
     """
 
     def __init__(
@@ -52,6 +59,8 @@ class TransformersEncoder:
         max_seq_length: int = 512,
         batch_size: int = 32,
         device: str | None = None,
+        frozen_cache: Path | None = None,
+        frozen_layers: int = 0,
     ) -> None:
         import torch  # noqa: PLC0415 - heavy and optional: only this class needs it
         from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
@@ -73,6 +82,14 @@ class TransformersEncoder:
         positions = getattr(self._model.config, "max_position_embeddings", max_seq_length)
         self.max_seq_length = min(max_seq_length, positions)
         self.batch_size = batch_size
+        self._bottom: FrozenBottom | None = None
+        if frozen_cache is not None:
+            from xalign.training.evaluate.frozen_bottom import FrozenBottom  # noqa: PLC0415 - imports torch
+
+            self._bottom = FrozenBottom(
+                self._model, self._tokenizer, frozen_cache, frozen_layers,
+                prefix=text_prefix, max_length=self.max_seq_length,
+            )  # fmt: skip
 
     @property
     def name(self) -> str:
@@ -83,14 +100,14 @@ class TransformersEncoder:
         """Embed ``texts`` into (len(texts), dim) float32 unit vectors, in input order."""
         from tqdm.auto import tqdm  # noqa: PLC0415 - a training extra, like torch
 
-        prefixed = [self.text_prefix + t for t in texts]
         # Longest first: similar lengths share a batch, and an out-of-memory shows up at once.
-        order = sorted(range(len(prefixed)), key=lambda i: -len(prefixed[i]))
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         starts = range(0, len(order), self.batch_size)
         chunks: list[npt.NDArray[np.float32]] = []
         for start in tqdm(starts, desc=f"encode {self.name}", disable=len(texts) < PROGRESS_MIN_TEXTS):
-            batch = [prefixed[i] for i in order[start : start + self.batch_size]]
-            chunks.append(self._encode_batch(batch))
+            chunks.append(self._encode_batch([texts[i] for i in order[start : start + self.batch_size]]))
+        if self._bottom is not None:
+            self._bottom.flush()
         dim = int(self._model.config.hidden_size)
         if not chunks:
             return np.zeros((0, dim), np.float32)
@@ -100,12 +117,21 @@ class TransformersEncoder:
         return out
 
     def _encode_batch(self, batch: list[str]) -> npt.NDArray[np.float32]:
+        """Unit vectors (len(batch), dim) of unprefixed texts."""
         import torch  # noqa: PLC0415
 
-        enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="pt")
-        enc = {k: v.to(self._device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         with torch.inference_mode():
-            hidden = self._model(**enc).last_hidden_state  # (batch, seq, dim)
-            pooled = pool(hidden, enc["attention_mask"], self.pooling)  # (batch, dim)
+            hidden, mask = self._last_hidden(batch)  # (batch, seq, dim), (batch, seq)
+            pooled = pool(hidden, mask, self.pooling)  # (batch, dim)
             normed = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
         return np.asarray(normed.cpu().numpy(), dtype=np.float32)
+
+    def _last_hidden(self, batch: list[str]) -> tuple[Any, Any]:
+        if self._bottom is not None:
+            return self._bottom.last_hidden(batch)
+        prefixed = [self.text_prefix + text for text in batch]
+        enc = self._tokenizer(
+            prefixed, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="pt"
+        )
+        enc = {k: v.to(self._device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return self._model(**enc).last_hidden_state, enc["attention_mask"]

@@ -33,6 +33,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -45,6 +46,11 @@ BASE = "base"
 EVAL_JSON = "eval.json"
 TIMING_JSON = "timing.json"
 METRICS_JSONL = "metrics.jsonl"  # the trainer's metrics log (training/trainer/metrics_log.py)
+# The base's depth (multilingual-e5-small). A recipe with ``train_top_layers`` N keeps the base's first 12 - N
+# layers, so they give every such run the base's states on the evaluation texts: computed once
+# (``--frozen-cache``), each evaluation then runs N layers. The cache folder is named by the frozen weights'
+# sha256, so a wrong depth would cost time, never correctness.
+BASE_LAYERS = 12
 
 
 @dataclass(frozen=True)
@@ -84,9 +90,19 @@ def recipe_path(method: str) -> Path:
 
 def recipe_steps(method: str) -> int:
     """The optimizer steps of ``method``'s recipe (read without loading the trainer)."""
-    with recipe_path(method).open("rb") as f:
-        steps: int = tomllib.load(f)["steps"]
+    steps: int = _recipe(method)["steps"]
     return steps
+
+
+def frozen_layers(method: str) -> int | None:
+    """The base layers that ``method``'s runs never change (None when the recipe trains the whole encoder)."""
+    top = _recipe(method).get("train_top_layers")
+    return None if top is None else BASE_LAYERS - int(top)
+
+
+def _recipe(method: str) -> dict[str, Any]:
+    with recipe_path(method).open("rb") as f:
+        return tomllib.load(f)
 
 
 def final_checkpoint(settings: Settings, method: str, seed: int) -> Path:
@@ -133,7 +149,8 @@ def train_command(settings: Settings, task: Task) -> list[str]:
 
 
 def eval_command(settings: Settings, task: Task, model_dir: Path, json_out: Path) -> list[str]:
-    """``xalign-train eval`` on Tatoeba dev (5 languages), BUCC de-en (capped) and XNLI test (15 languages)."""
+    """``xalign-train eval`` on Tatoeba dev (5 languages), BUCC de-en (capped) and XNLI test (15 languages); a run
+    that trained only its top layers reads the frozen layers' states from the shared cache."""
     data = settings.data
     return [
         settings.python, "-m", "xalign.training.cli", "eval", "--model-dir", str(model_dir),
@@ -141,7 +158,16 @@ def eval_command(settings: Settings, task: Task, model_dir: Path, json_out: Path
         "--bucc-dir", str(data / "bucc2018"), "--bucc-max", str(settings.bucc_max),
         "--xnli-dir", str(data / "xnli"), "--xnli-split", "test", "--xnli-max", str(settings.xnli_max),
         "--out", str(settings.runs / task.run / "eval.md"), "--json", str(json_out),
+        *_frozen_options(settings, task),
     ]  # fmt: skip
+
+
+def _frozen_options(settings: Settings, task: Task) -> list[str]:
+    """``--frozen-cache`` for a run that trained only the top layers (none for the base, evaluated once)."""
+    frozen = frozen_layers(task.method) if task.method else None
+    if frozen is None:
+        return []
+    return ["--frozen-cache", str(settings.cache / "eval-frozen"), "--frozen-layers", str(frozen)]
 
 
 def model_dir(settings: Settings, task: Task) -> Path:

@@ -14,7 +14,9 @@ from benchmarks.alignment.comparison.run import (
     SEEDS,
     Settings,
     Task,
+    eval_command,
     execute,
+    frozen_layers,
     main,
     plan,
     publish,
@@ -106,7 +108,8 @@ def test_an_evaluation_appears_only_when_complete(tmp_path: Path) -> None:
     timing = json.loads((ok.results / "base" / "timing.json").read_text(encoding="utf-8"))
     assert set(timing) == {"eval"} and timing["eval"]["wall_s"] >= 0 and timing["eval"]["cpu_s"] >= 0
     assert plan(ok)[0] != Task("eval", "base")
-    assert "--xnli-split test" in (ok.runs / "base" / "eval.log").read_text(encoding="utf-8")
+    log = (ok.runs / "base" / "eval.log").read_text(encoding="utf-8")
+    assert "--xnli-split test" in log and "--frozen-cache" not in log
     failing = _settings(tmp_path / "f", _fake_python(tmp_path, 3))
     with pytest.raises(subprocess.CalledProcessError):
         execute(failing, Task("eval", "en_x-s1", "en_x", 1))
@@ -119,3 +122,13 @@ def test_dry_run_lists_what_is_left(tmp_path: Path, capsys: pytest.CaptureFixtur
     folders = ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"), "--data", str(tmp_path)]
     assert main(["--dry-run", *folders]) == 0
     assert "25 task(s) left: eval base, train en_x-s1, eval en_x-s1" in capsys.readouterr().out
+
+
+def test_only_runs_of_a_frozen_bottom_read_the_evaluation_cache(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    top_only = eval_command(settings, Task("eval", "dap-s2", "dap", 2), tmp_path / "m", tmp_path / "e.json")
+    assert " ".join(top_only).endswith(f"--frozen-cache {tmp_path / 'cache' / 'eval-frozen'} --frozen-layers 10")
+    # ALIGN-MLM trains the whole encoder: its bottom is its own, nothing to share.
+    whole = eval_command(settings, Task("eval", "mam-s1", "multiway_align_mlm", 1), tmp_path / "m", tmp_path / "e")
+    assert "--frozen-cache" not in whole
+    assert [frozen_layers(m) for m in (*METHODS, *ABLATIONS)] == [10, 10, 10, None, 10, 10]
