@@ -13,6 +13,7 @@ Frozen layers run without dropout here (one stored output per text), unlike an u
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,19 @@ from xalign.training.models.bert_split import bottom_states
 from xalign.training.trainer.batches import TextTokenizer, Tokenized
 from xalign.training.trainer.frozen_cache import StateCache, cache_key, text_key
 
+# Config keys that record where and by which library version a model was saved, not what its layers compute: a
+# checkpoint saved by the trainer differs from its base there, and must still find the base's states.
+PROVENANCE_KEYS = ("_name_or_path", "architectures", "transformers_version", "dtype", "torch_dtype")
+# Keys of a fast tokenizer's JSON that a call sets (truncation and padding for that call's length): a tokenizer
+# saved after use carries them, the same vocabulary and rules without. TextTokenizer passes its own on each call.
+CALL_STATE_KEYS = ("truncation", "padding")
+
 
 def frozen_weights_sha256(model: Any, frozen: int) -> str:
-    """sha256 of the config and of every parameter and buffer of the embeddings and the first ``frozen`` layers."""
-    digest = hashlib.sha256(model.config.to_json_string().encode("utf-8"))
+    """sha256 of the config (less ``PROVENANCE_KEYS``) and of every parameter and buffer of the embeddings and
+    the first ``frozen`` layers."""
+    config = {k: v for k, v in model.config.to_dict().items() if k not in PROVENANCE_KEYS}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
     prefixes = ("embeddings.", *(f"encoder.layer.{i}." for i in range(frozen)))
     tensors = [*model.named_parameters(), *model.named_buffers()]
     for name, tensor in sorted(tensors, key=lambda item: item[0]):
@@ -40,8 +50,10 @@ def frozen_weights_sha256(model: Any, frozen: int) -> str:
 
 
 def tokenizer_sha256(tokenizer: Any) -> str:
-    """sha256 of a fast tokenizer's JSON (its vocabulary and rules)."""
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()
+    """sha256 of a fast tokenizer's JSON (its vocabulary and rules, without the state its last call left)."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    rules = {k: v for k, v in spec.items() if k not in CALL_STATE_KEYS}
+    return hashlib.sha256(json.dumps(rules, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def data_sha256(corpora: Sequence[Corpus]) -> str:

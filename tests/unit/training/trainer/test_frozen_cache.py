@@ -21,6 +21,7 @@ from xalign.training.recipes.base import RecipeError
 from xalign.training.trainer.build import build_run
 from xalign.training.trainer.distributed import DistContext
 from xalign.training.trainer.frozen_cache import StateCache
+from xalign.training.trainer.frozen_states import frozen_weights_sha256, tokenizer_sha256
 from xalign.training.trainer.loop import Loop, train
 
 
@@ -96,3 +97,19 @@ def test_the_store_keeps_variable_length_entries_and_ignores_unfinished_shards(t
 def test_the_recipe_refuses_a_cache_without_frozen_layers(still_model: Path, tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="cache_frozen_layers: needs train_top_layers"):
         make_recipe(still_model, tmp_path / "run", "en_x", cache_frozen_layers=True)
+
+
+def test_the_cache_key_ignores_what_saving_and_calling_leave_behind(still_model: Path) -> None:
+    """A trainer checkpoint keeps its base's bottom but carries provenance in its config and, for XLM-R-style
+    tokenizers, the last call's truncation in tokenizer.json: neither may send it to another cache folder."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(still_model))
+    fresh = tokenizer_sha256(tokenizer)
+    tokenizer(["hello world"], truncation=True, max_length=5, padding="max_length")
+    assert "max_length" in tokenizer.backend_tokenizer.to_str()  # the call did leave its state behind
+    assert tokenizer_sha256(tokenizer) == fresh
+    model = transformers.AutoModel.from_pretrained(str(still_model))
+    before = frozen_weights_sha256(model, 1)
+    model.config.transformers_version, model.config.architectures = "0.0.1", ["SomethingElse"]
+    assert frozen_weights_sha256(model, 1) == before
+    model.config.layer_norm_eps = 1e-3  # what the layers compute: another key
+    assert frozen_weights_sha256(model, 1) != before
