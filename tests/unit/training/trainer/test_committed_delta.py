@@ -30,11 +30,12 @@ def test_small_and_intact(delta: DeltaManifest) -> None:
     assert path.stat().st_size == delta.file_bytes <= MAX_BYTES
     assert sha256_file(path) == delta.file_sha256
     layers = {name.split(".")[2] for name in delta.tensors}
-    assert layers == {"10", "11"}  # the top 2 of 12 layers, as the recipe says
+    assert layers == {"8", "9", "10", "11"}  # the top 4 of 12 layers, as the recipe says
+    assert delta.recipe["train_top_layers"] == 4
 
 
 def test_made_by_the_recipe_it_names(delta: DeltaManifest) -> None:
-    assert delta.recipe_file == "en_x_240.toml"
+    assert delta.recipe_file == "en_x_240_top4.toml"
     shipped = tomllib.loads((RECIPES / delta.recipe_file).read_text(encoding="utf-8"))
     copied = tomllib.loads((DELTA / "recipe.toml").read_text(encoding="utf-8"))
     assert copied == shipped

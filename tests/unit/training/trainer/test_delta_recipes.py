@@ -13,7 +13,9 @@ from xalign.training.recipes.loader import load_recipe
 LAYER_BYTES = 4 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384 + 4 * 384)
 
 
-@pytest.mark.parametrize("name", ["default_delta", "default_delta_news", "default_delta_distill", "en_x_240"])
+@pytest.mark.parametrize(
+    "name", ["default_delta", "default_delta_news", "default_delta_distill", "en_x_240", "en_x_240_top4"]
+)
 def test_delta_recipes_train_few_layers_on_training_data_only(name: str) -> None:
     recipe = load_recipe(RECIPES_DIR / f"{name}.toml")
     assert recipe.train_top_layers is not None
