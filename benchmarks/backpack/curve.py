@@ -64,8 +64,7 @@ def evaluate(run: CurveRun, layout: Layout = LAYOUT) -> dict[str, Any]:
     source_folder = layout.final(CurveRun("source", "en", 0, 0, run.size))
     source, tokenizer = load_checkpoint(source_folder)
     pairs = dictionary_pairs(data_root, run.lang, tokenizer)
-    name = "sensia" if run.kind == "sensia" else "target"
-    return {**result, **evaluate_model(name, final, run.lang, data_root=data_root, source=source, pairs=pairs)}
+    return {**result, **evaluate_model(run.kind, final, run.lang, data_root=data_root, source=source, pairs=pairs)}
 
 
 def load_evals(runs: Sequence[CurveRun], layout: Layout = LAYOUT) -> list[dict[str, Any]]:

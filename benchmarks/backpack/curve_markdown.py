@@ -26,7 +26,9 @@ HEADER = [
     " measurement uses (Multi30k train, NTREX-128, WMT newstest 2009/syscomb2009/2012/2013, XNLI dev+test).",
     f"Per language X in de, fr, cs and seed 0, 1, 2: target-only Backpacks from scratch on the first"
     f" {N:,} / {2 * N:,} / {4 * N:,} Multi30k train X sentences (nested prefixes), and SENSIA from the source"
-    f" model on the first {N:,} en-X pairs. Every phase-2 run takes the same {PHASE2_STEPS} optimizer steps of"
+    f" model on the first {N:,} en-X pairs, and a control, 'English init, LM only': SENSIA's run (same init,"
+    " pairs, order and learning rate) with only its target-LM term on."
+    f" Every phase-2 run takes the same {PHASE2_STEPS} optimizer steps of"
     f" {BATCH} rows ({PHASE2_STEPS * BATCH:,} rows: {PHASE2_STEPS * BATCH / N:.0f} epochs of N,"
     f" {PHASE2_STEPS * BATCH / (4 * N):.0f} of 4N), so the data varies and the compute does not; the small sets"
     " are exhausted and the 4N set is not, which is the regime the claim is about.",
@@ -77,12 +79,14 @@ def plan_table(runs: Sequence[CurveRun], evals: Sequence[Mapping[str, Any]]) -> 
 
 def perplexity_table(summary: Mapping[str, Any]) -> list[str]:
     """Rows: languages; columns: target-only at N, 2N, 4N and SENSIA at N (mean ± sd (seeds))."""
-    head = [*(f"target-only {m * N:,}" for m in MULTIPLES), f"SENSIA {N:,} pairs", "SENSIA worth (target rows)"]
+    head = [*(f"target-only {m * N:,}" for m in MULTIPLES), f"SENSIA {N:,} pairs", "SENSIA worth (target rows)",
+            f"English init, LM only, {N:,}"]  # fmt: skip
     lines = ["| lang | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for lang in LANGS:
         entry = summary["langs"][lang]
         cells = [_fmt(entry["ppl"]["target"].get(str(m * N))) for m in MULTIPLES]
-        cells += [_fmt(entry["ppl"]["sensia"].get(str(N))), entry["equivalent_rows"]]
+        cells += [_fmt(entry["ppl"]["sensia"].get(str(N))), entry["equivalent_rows"],
+                  _fmt(entry["ppl"]["init_lm"].get(str(N)))]  # fmt: skip
         lines.append(f"| {lang} | " + " | ".join(cells) + " |")
     return lines
 
@@ -113,6 +117,20 @@ def verdict_lines(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _effect(found: Mapping[str, Any] | None) -> str:
+    if found is None:
+        return "not measured yet"
+    verb = {"beats": "lower, beyond the seed spread", "loses": "higher, beyond the seed spread", "ties": "a tie"}
+    return f"{found['delta']:+.1f} perplexity ({verb[found['outcome']]})"
+
+
+def control_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Per language, what the English init and what SENSIA's extra losses do to perplexity at N."""
+    return [f"- {lang}: English init (LM only minus target-only {N:,}): {_effect(entry['control']['init'])};"
+            f" SENSIA's source LM and alignment losses (SENSIA minus LM only): {_effect(entry['control']['losses'])}."
+            for lang, entry in summary["langs"].items()]  # fmt: skip
+
+
 def probe_lines(probe: Mapping[str, Any] | None) -> list[str]:
     """The size probe: SENSIA de seed 0 at d=128 and d=256."""
     if probe is None:
@@ -138,7 +156,8 @@ def render(runs: Sequence[CurveRun], evals: Sequence[Mapping[str, Any]], summary
              *perplexity_table(summary), "", "## Does the claim hold?", "",
              "SENSIA beats / loses to a target-only point when their mean ± sd intervals do not overlap; otherwise they"
              " tie. Holds: not worse than target-only at 4N; holds partly: not worse than at 2N; fails: worse than at"
-             " 2N.", "", *verdict_lines(summary), "",
+             " 2N.", "", *verdict_lines(summary), "", "## What costs or buys the perplexity: the LM-only control",
+             "", *control_lines(summary), "",
              "## Sentence retrieval (Multi30k val, 1-NN cosine of mean-pooled contextual outputs)", "",
              *retrieval_table(summary), "", "## Size probe: does a larger Backpack read better senses?", "",
              *probe_lines(summary["probe"]), "", "## Plots", "",

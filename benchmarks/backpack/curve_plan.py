@@ -8,9 +8,12 @@ a target-only Backpack trained from scratch on 2-4x as many X sentences. Runs, i
    Backpack measurement uses (Multi30k train, NTREX-128, WMT newstest, XNLI dev+test; Multi30k val is the
    evaluation set, Tatoeba / BUCC / MUSE are evaluation data too);
 2. per seed (0, then 1, then 2), per language X in de, fr, cs: ``target_X_<rows>_s<seed>`` from scratch on
-   the first N, 2N, 4N Multi30k train X sentences (nested prefixes), and ``sensia_X_<N>_s<seed>`` from the
-   source model on the first N en-X pairs. Every phase-2 run takes ``PHASE2_STEPS`` optimizer steps of
-   ``BATCH`` rows, so data, not compute, varies;
+   the first N, 2N, 4N Multi30k train X sentences (nested prefixes), ``sensia_X_<N>_s<seed>`` from the
+   source model on the first N en-X pairs, and the control ``init_lm_X_<N>_s<seed>``: the same init, pairs,
+   order and learning rate as SENSIA with every term but the target LM switched off, so that SENSIA against
+   it measures what the source LM and the two alignment losses cost or buy, and it against target-only N
+   what the English init does. Every phase-2 run takes ``PHASE2_STEPS`` optimizer steps of ``BATCH`` rows,
+   so data, not compute, varies;
 3. the size probe: ``source_en_d256`` and ``sensia_de_<N>_s0_d256``, the same recipes at a larger width,
    to see whether a larger Backpack reads better senses (the served Backpack must stay <= 30 MB).
 
@@ -42,7 +45,7 @@ SIZES = {"d128": 128, "d256": 256}
 # with 20-step probes before the run started: language-model steps and SENSIA steps (two forward passes).
 PROBE_S_PER_STEP = {("d128", "lm"): 0.30, ("d128", "sensia"): 0.58, ("d256", "lm"): 0.54, ("d256", "sensia"): 1.14}
 
-Kind = Literal["source", "target", "sensia"]
+Kind = Literal["source", "target", "sensia", "init_lm"]
 # The English text sources (key -> value of a ``[[texts]]`` entry); Multi30k val is never among them.
 ENGLISH: tuple[dict[str, str], ...] = (
     {"kind": "multi30k", "path": "multi30k", "split": "train", "lang": "en"},
@@ -85,7 +88,7 @@ class CurveRun:
 
     @property
     def step_kind(self) -> str:
-        """``sensia`` (two forward passes a step) or ``lm``: which measured step cost applies."""
+        """``sensia`` (two forward passes a step) or ``lm`` (one: init_lm runs no English pass)."""
         return "sensia" if self.kind == "sensia" else "lm"
 
 
@@ -95,7 +98,7 @@ def plan(seeds: Sequence[int] = SEEDS, langs: Sequence[str] = LANGS, probe: bool
     for seed in seeds:
         for lang in langs:
             runs += [CurveRun("target", lang, seed, N * m) for m in MULTIPLES]
-            runs.append(CurveRun("sensia", lang, seed, N))
+            runs += [CurveRun("sensia", lang, seed, N), CurveRun("init_lm", lang, seed, N)]
     if probe:
         runs += [CurveRun("source", "en", 0, 0, PROBE_SIZE), CurveRun("sensia", "de", 0, N, PROBE_SIZE)]
     return runs
@@ -162,7 +165,13 @@ def _target_body(run: CurveRun) -> list[str]:
             *_texts_table(texts)]  # fmt: skip
 
 
+# SENSIA's four loss weights; the control keeps only the target LM (``training/objectives/sensia_weights.py``).
+SENSIA_WEIGHTS = "target_lm = 1.0\nsource_lm = 1.0\nsense_align = 1.0\ncontext_align = 1.0"
+INIT_LM_WEIGHTS = "target_lm = 1.0\nsource_lm = 0.0\nsense_align = 0.0\ncontext_align = 0.0"
+
+
 def _sensia_body(run: CurveRun) -> list[str]:
+    weights = INIT_LM_WEIGHTS if run.kind == "init_lm" else SENSIA_WEIGHTS
     return [
         f'init = "../{run.source}/final"',
         "",
@@ -171,7 +180,7 @@ def _sensia_body(run: CurveRun) -> list[str]:
         f'src = "en"\ntgt = "{run.lang}"\nstop = {run.rows}',
         "",
         "[objective]",
-        "target_lm = 1.0\nsource_lm = 1.0\nsense_align = 1.0\ncontext_align = 1.0\ntemperature = 0.1",
+        f"{weights}\ntemperature = 0.1",
     ]
 
 
@@ -183,6 +192,6 @@ def recipe_text(run: CurveRun) -> str:
         lines = [*_common(run, 2e-3, warmup), *_source_body(run)]
     elif run.kind == "target":
         lines = [*_common(run, 2e-3, warmup), *_target_body(run)]
-    else:
+    else:  # sensia and its control share one learning rate, so the losses alone differ
         lines = [*_common(run, 1e-3, warmup), *_sensia_body(run)]
     return "\n".join([header, *lines, ""])

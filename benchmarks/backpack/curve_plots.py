@@ -29,6 +29,10 @@ def perplexity_plot(lang: str, entry: Mapping[str, Any], png: Path) -> Path:
     if s_rows:
         ax.errorbar(s_rows, s_mean, yerr=s_sd, fmt="o", color="tab:red", markersize=9, capsize=4,
                     label="SENSIA (English source + N pairs)")  # fmt: skip
+    c_rows, c_mean, c_sd = _series(entry["ppl"]["init_lm"])
+    if c_rows:  # nudged right of SENSIA's point so both error bars stay readable
+        ax.errorbar([r * 1.04 for r in c_rows], c_mean, yerr=c_sd, fmt="s", color="tab:blue", markersize=7,
+                    capsize=4, label="English init, target LM only (control)")  # fmt: skip
     ticks = sorted({*rows, *s_rows})
     ax.set_xscale("log", base=2)
     if ticks:
@@ -47,7 +51,7 @@ def retrieval_plot(summary: Mapping[str, Any], png: Path) -> Path:
     figure, axes = plt.subplots(1, len(langs), figsize=(4.2 * len(langs), 3.8), squeeze=False, sharey=True)
     for ax, lang in zip(axes[0], langs, strict=True):
         entry = summary["langs"][lang]
-        series = [(kind, rows) for kind in ("sensia", "target") for rows in _all_rows(summary, kind)]
+        series = [(kind, rows) for kind in ("sensia", "init_lm", "target") for rows in _all_rows(summary, kind)]
         for offset, key in ((-0.2, "retrieval_en_x"), (0.2, "retrieval_x_en")):
             cells = [entry[key][kind].get(str(rows), {"mean": 0.0, "sd": 0.0}) for kind, rows in series]
             ax.bar([i + offset for i in range(len(series))], [c["mean"] for c in cells], 0.4,

@@ -56,10 +56,10 @@ def compare(sensia: Stat, target: Stat) -> Outcome:
 
 
 def curve_points(evals: Sequence[Mapping[str, Any]], lang: str, metric: Any = None) -> dict[str, dict[int, Stat]]:
-    """``{"target": {rows: Stat}, "sensia": {rows: Stat}}`` of the default-size runs of ``lang``; ``metric``
-    picks the value from an evaluation (default: its perplexity)."""
+    """``{"target": {rows: Stat}, "sensia": {rows: Stat}, "init_lm": {rows: Stat}}`` of the default-size runs
+    of ``lang``; ``metric`` picks the value from an evaluation (default: its perplexity)."""
     pick = metric or (lambda e: e["ppl"])
-    points: dict[str, dict[int, Stat]] = {"target": {}, "sensia": {}}
+    points: dict[str, dict[int, Stat]] = {"target": {}, "sensia": {}, "init_lm": {}}
     for kind, found in points.items():
         mine = [e for e in evals if e["kind"] == kind and e["lang"] == lang and e["size"] == DEFAULT_SIZE]
         for rows in sorted({e["rows"] for e in mine}):
@@ -104,6 +104,20 @@ def language_verdict(points: Mapping[str, Mapping[int, Stat]]) -> dict[str, Any]
     }
 
 
+def effect(with_it: Stat | None, without: Stat | None) -> dict[str, Any] | None:
+    """The perplexity change one ingredient makes (``with_it`` minus ``without``) and its ``compare`` outcome."""
+    if with_it is None or without is None:
+        return None
+    return {"delta": with_it.mean - without.mean, "outcome": compare(with_it, without)}
+
+
+def control_effects(points: Mapping[str, Mapping[int, Stat]]) -> dict[str, Any]:
+    """At N target sentences: what the English init does (init_lm against target-only) and what SENSIA's source
+    LM and alignment losses do on top of it (SENSIA against init_lm), in perplexity."""
+    init_lm = points["init_lm"].get(N)
+    return {"init": effect(init_lm, points["target"].get(N)), "losses": effect(points["sensia"].get(N), init_lm)}
+
+
 def overall(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     """Holds / fails when every language says so, holds partly when they differ, incomplete otherwise."""
     found = [v["verdict"] for v in verdicts.values()]
@@ -126,6 +140,7 @@ def summarize(evals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "retrieval_en_x": _plain(en_x),
             "retrieval_x_en": _plain(x_en),
             **language_verdict(ppl),
+            "control": control_effects(ppl),
         }
     return {"langs": langs, "overall": overall(langs), "probe": size_probe(evals)}
 

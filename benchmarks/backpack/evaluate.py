@@ -32,7 +32,7 @@ from xalign.training.models.backpack import Backpack, load_backpack
 from xalign.training.models.backpack_tokenizer import load_tokenizer
 
 MUSE_FILES = {"de": "en-de.0-5000.txt", "fr": "en-fr.dict", "cs": "en-cs.dict"}
-ADAPTED = ("sensia", "joint")
+ADAPTED = ("sensia", "joint", "init_lm")  # started from the English source (init_lm: the curve's control)
 TARGET_ONLY = ("target_1x", "target_2x", "target_4x")
 KNN = 10
 

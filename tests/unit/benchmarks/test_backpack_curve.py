@@ -29,7 +29,7 @@ def test_every_recipe_loads_and_phase2_runs_share_steps(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "main" / "runs" / "backpack_curve")
     runs = plan()
     recipes = {run.name: load_backpack_recipe(write_recipe(run, layout)) for run in runs}
-    assert len(recipes) == len(runs) == 1 + 3 * 3 * 4 + 2
+    assert len(recipes) == len(runs) == 1 + 3 * 3 * 5 + 2
     phase2 = [run for run in runs if run.kind != "source"]
     assert {recipes[run.name].steps for run in phase2} == {PHASE2_STEPS}
     assert {recipes[run.name].batch_size for run in runs} == {curve_plan.BATCH}
@@ -48,8 +48,20 @@ def test_target_sizes_are_nested_prefixes_and_sensia_sees_n() -> None:
                 (source,) = raw.get("texts", raw.get("parallel"))
                 assert source.get("start", 0) == 0 and source["split"] == "train"
                 stops[run.kind, run.rows] = source["stop"]
-            assert stops == {("target", N): N, ("target", 2 * N): 2 * N, ("target", 4 * N): 4 * N, ("sensia", N): N}
+            assert stops == {("target", N): N, ("target", 2 * N): 2 * N, ("target", 4 * N): 4 * N, ("sensia", N): N,
+                             ("init_lm", N): N}  # fmt: skip
     assert 4 * N <= 29_000  # Multi30k train has 29,000 lines a language
+
+
+def test_the_control_is_sensia_with_only_the_target_lm_on(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "runs")
+    sensia, control = (load_backpack_recipe(write_recipe(CurveRun(kind, "cs", 1, N), layout))
+                       for kind in ("sensia", "init_lm"))  # fmt: skip
+    assert control.objective is not None and sensia.objective is not None
+    assert (control.objective.target_lm, control.objective.source_lm) == (1.0, 0.0)
+    assert not control.objective.aligns and sensia.objective.aligns and sensia.objective.source_lm == 1.0
+    same = ("init", "parallel", "lr", "steps", "batch_size", "seed", "warmup_steps", "max_len")
+    assert all(getattr(control, key) == getattr(sensia, key) for key in same)
 
 
 def test_no_evaluation_data_is_trained_on() -> None:
@@ -119,7 +131,7 @@ def test_walk_trains_with_resume_skips_done_and_prunes_checkpoints(tmp_path: Pat
         return {"name": run.name}
 
     _checkpoint(layout, runs[1], 500)
-    assert walk(runs, layout, Steps(train, evaluate)) == ["train", "resume", "train", "train", "train"]
+    assert walk(runs, layout, Steps(train, evaluate)) == ["train", "resume", "train", "train", "train", "train"]
     assert trained == [(run.name, True) for run in runs]
     assert not (layout.output(runs[1]) / "checkpoints").exists()
     assert walk(runs, layout, Steps(train, evaluate)) == ["done"] * len(runs)
@@ -142,7 +154,7 @@ def test_a_new_machine_retrains_a_source_only_for_runs_still_to_do(tmp_path: Pat
         write_eval(layout.eval_file(run), {"recipe_text": recipe_text(run)})
     assert not (tmp_path / "runs" / "evals").exists()
     actions = walk(runs, layout, Steps(train, lambda run: {"name": run.name}))
-    assert actions == ["done"] * 4 + ["train"] + ["done"] + ["train"]
+    assert actions == ["done"] * 4 + ["train"] + ["done"] * 2 + ["train"]
     # The default source once (for SENSIA de, then already there for the d256 source), the d256 source once.
     assert trained == ["source_en", "sensia_de_7000_s0", "source_en_d256", "sensia_de_7000_s0_d256"]
 
@@ -163,17 +175,20 @@ def _eval(run: CurveRun, ppl: float, en_x: float = 0.0) -> dict[str, Any]:
             "geometry": {"cross": scores, "english": scores}}  # fmt: skip
 
 
-# Per language, target-only ppl at N, 2N, 4N and SENSIA's at N (seed s adds s): de holds, fr partly, cs fails.
-FAKE = {"de": (120.0, 100.0, 90.0, 85.0), "fr": (120.0, 100.0, 90.0, 98.0), "cs": (120.0, 100.0, 90.0, 110.0)}
+# Per language, target-only ppl at N, 2N, 4N, SENSIA's and the LM-only control's at N (seed s adds s): de holds,
+# fr partly, cs fails; the English init helps de, and SENSIA's losses cost cs perplexity.
+FAKE = {"de": (120.0, 100.0, 90.0, 85.0, 95.0), "fr": (120.0, 100.0, 90.0, 98.0, 98.0),
+        "cs": (120.0, 100.0, 90.0, 110.0, 100.0)}  # fmt: skip
 
 
 def _fake_evals(seeds: tuple[int, ...]) -> list[dict[str, Any]]:
     evals = []
-    for lang, (t1, t2, t4, s) in FAKE.items():
+    for lang, (t1, t2, t4, s, c) in FAKE.items():
         for seed in seeds:
             for rows, ppl in ((N, t1), (2 * N, t2), (4 * N, t4)):
                 evals.append(_eval(CurveRun("target", lang, seed, rows), ppl + seed))
             evals.append(_eval(CurveRun("sensia", lang, seed, N), s + seed, en_x=0.5))
+            evals.append(_eval(CurveRun("init_lm", lang, seed, N), c + seed, en_x=0.1))
     return evals
 
 
@@ -183,6 +198,9 @@ def test_summary_states_the_verdict_per_language() -> None:
     assert summary["overall"] == "holds partly"
     assert summary["langs"]["de"]["ppl"]["sensia"][str(N)] == {"mean": 86.0, "sd": 1.0, "n": 3}
     assert summary["probe"] is None
+    assert summary["langs"]["de"]["control"]["init"] == {"delta": -25.0, "outcome": "beats"}
+    assert summary["langs"]["cs"]["control"]["losses"] == {"delta": 10.0, "outcome": "loses"}
+    assert summary["langs"]["fr"]["control"]["losses"] == {"delta": 0.0, "outcome": "ties"}
 
 
 def test_summary_of_partial_results_is_incomplete_where_points_are_missing() -> None:
@@ -208,6 +226,8 @@ def test_report_on_fake_evaluations(tmp_path: Path) -> None:
     assert "- de: **holds**" in markdown and "- cs: **fails**" in markdown
     assert "the claim holds partly" in markdown
     assert "| de | 120.5 ± 0.7 (2) | 100.5 ± 0.7 (2) | 90.5 ± 0.7 (2) | 85.5 ± 0.7 (2) |" in markdown
+    assert "- cs: English init (LM only minus target-only 7,000): -20.0 perplexity (lower, beyond" in markdown
+    assert "(SENSIA minus LM only): +10.0 perplexity (higher, beyond the seed spread)." in markdown
     assert "The larger Backpack reads better senses" in markdown
     for png in ("perplexity_de.png", "perplexity_fr.png", "perplexity_cs.png", "retrieval.png"):
         assert (results / "backpack_curve" / png).stat().st_size > 1000
