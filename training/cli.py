@@ -168,6 +168,16 @@ def _add_delta_parser(sub: Subparsers) -> None:
     extract.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a step-NNNNNN checkpoint folder")
     extract.add_argument("--evaluation", type=Path, metavar="JSON", help='{"task": {"metric": number}} to record')
     extract.add_argument("--recipe", type=Path, metavar="RECIPE.toml", help="the recipe file, copied into the delta")
+    extract.add_argument(
+        "--rank",
+        type=int,
+        metavar="N",
+        help="compress (lossy): each weight matrix's change as rank-N float16 factors, vectors as float16 changes "
+        "(training/delta_codec.py); without it the changed tensors are stored whole (exact)",
+    )
+    extract.add_argument(
+        "--embedding-rows", type=int, default=4096, metavar="N", help="with --rank: word-embedding rows kept"
+    )
     apply = actions.add_parser("apply", help="rebuild the trained model from its base and a delta")
     apply.add_argument("delta", type=Path, metavar="DELTA", help="a delta folder (delta.json, delta.safetensors)")
     for action in (extract, apply):
@@ -186,13 +196,17 @@ def _add_delta_parser(sub: Subparsers) -> None:
 def cmd_delta(args: argparse.Namespace) -> int:
     """``xalign-train delta extract|apply``: see ``training.delta``."""
     from xalign.training.delta import apply_delta, extract_delta  # noqa: PLC0415 - imports torch
+    from xalign.training.delta_codec import Compression  # noqa: PLC0415 - imports torch
 
     base = _base_folder(args.base, args.cache)
     if args.action == "apply":
         sys.stdout.write(f"{apply_delta(base, args.delta, args.out)}\n")
         return 0
     evaluation = _read_evaluation(args.evaluation) if args.evaluation is not None else None
-    manifest = extract_delta(args.checkpoint, base, args.out, evaluation=evaluation, recipe_toml=args.recipe)
+    compression = None if args.rank is None else Compression(args.rank, args.embedding_rows)
+    manifest = extract_delta(
+        args.checkpoint, base, args.out, evaluation=evaluation, recipe_toml=args.recipe, compression=compression
+    )
     sys.stdout.write(
         f"{args.out}: {len(manifest.tensors)} tensors, {manifest.file_bytes / 1e6:.1f} MB, step {manifest.step}, "
         f"sha256 {manifest.file_sha256}\n"

@@ -3,11 +3,14 @@
 A delta folder holds
 
 * ``delta.safetensors``: only the tensors whose values differ from the base (for a ``train_top_layers`` run,
-  the top layers), at most ``MAX_DELTA_BYTES``;
+  the top layers), at most ``MAX_DELTA_BYTES``: whole (exact), or, extracted with a ``Compression``, their
+  changes compressed (``delta_codec``: low-rank factors, float16 residuals, the embedding rows that moved),
+  which puts a whole-encoder fine-tune of multilingual-e5-small in ~25 MB;
 * ``delta.json``: the ``DeltaManifest``: the base it applies to (sha256 of its ``model.safetensors`` and
-  ``config.json``), every tensor's shape, dtype and sha256, the file's sha256, the sha256 of the full weights
-  after applying (the trained checkpoint's), and where the delta came from (recipe, data files with sha256,
-  step, metrics, and an evaluation when given);
+  ``config.json``), every tensor's shape, dtype, encoding and sha256 (of the tensor as applied), the file's
+  sha256, the sha256 of the full weights after applying (the trained checkpoint's; for a compressed delta the
+  rebuilt weights', with how far they are from the checkpoint's in ``compression``), and where the delta
+  came from (recipe, data files with sha256, step, metrics, and an evaluation when given);
 * ``recipe.toml``: a copy of the recipe file, when one is given.
 
 ``extract_delta`` writes one from a checkpoint and its base; ``apply_delta`` rebuilds the full transformers
@@ -31,6 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from xalign.modelstore.integrity import sha256_file
+from xalign.training.delta_codec import Compression, choose, decode, encode, parts_of, stored_name, stored_names
 from xalign.training.recipes.base import recipe_to_dict
 from xalign.training.recipes.loader import load_recipe
 from xalign.training.trainer.build import TRAINING_KEYS
@@ -44,7 +48,7 @@ RECIPE_COPY: Final = "recipe.toml"
 APPLIED_RECORD: Final = "xalign_delta.json"
 WEIGHTS: Final = "model.safetensors"
 CONFIG: Final = "config.json"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: per-tensor encodings (delta_codec); a schema-1 delta reads as all "full"
 # The bound on what a committed delta may weigh: 4 layers of multilingual-e5-small in fp32 are 28.4 MB.
 MAX_DELTA_BYTES: Final = 30_000_000
 
@@ -66,11 +70,13 @@ class DeltaBase:
 
 @dataclass(frozen=True)
 class TensorEntry:
-    """One tensor of ``delta.safetensors``: its shape, dtype (``torch.float32`` → ``"float32"``) and sha256."""
+    """One tensor the delta sets: its shape, dtype (``torch.float32`` → ``"float32"``), the sha256 of its applied
+    values and how ``delta.safetensors`` stores it (``delta_codec``)."""
 
     shape: list[int]
     dtype: str
     sha256: str
+    encoding: str = "full"
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class DeltaManifest:
     code_revision: str | None = None
     evaluation: dict[str, dict[str, float]] | None = None
     recipe_sha256: str | None = None
+    compression: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -196,7 +203,7 @@ def check_size(path: Path, tensors: Mapping[str, torch.Tensor], max_bytes: int) 
         parts = ", ".join(f"{key} {value / 1e6:.1f} MB" for key, value in sorted(_groups(tensors).items()))
         raise DeltaError(
             f"the delta is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit: "
-            f"{len(tensors)} changed tensors in {parts}; train fewer layers (train_top_layers)"
+            f"{len(tensors)} stored tensors in {parts}; train fewer layers (train_top_layers) or compress (--rank)"
         )
 
 
@@ -233,8 +240,10 @@ def extract_delta(
     evaluation: Evaluation | None = None,
     recipe_toml: Path | None = None,
     max_bytes: int = MAX_DELTA_BYTES,
+    compression: Compression | None = None,
 ) -> DeltaManifest:
-    """Write the delta of ``checkpoint_dir`` (a trainer checkpoint) over ``base_dir`` into ``out_dir``.
+    """Write the delta of ``checkpoint_dir`` (a trainer checkpoint) over ``base_dir`` into ``out_dir``: the changed
+    tensors whole, or their changes compressed by ``compression`` (lossy: ``delta_codec``).
 
     Refuses a delta over ``max_bytes``, changed tensors the recipe kept frozen, a checkpoint of another
     architecture, and an ``out_dir`` that holds something other than a delta. Returns the manifest written.
@@ -244,23 +253,26 @@ def extract_delta(
     if recipe_toml is not None:
         _check_recipe_file(recipe_toml, checkpoint.recipe)
     base = describe_base(base_dir, checkpoint.base_model)
-    trained = load_file(str(checkpoint_dir / WEIGHTS))
-    changed = changed_tensors(trained, load_file(str(base_dir / WEIGHTS)))
+    trained, base_weights = load_file(str(checkpoint_dir / WEIGHTS)), load_file(str(base_dir / WEIGHTS))
+    changed = changed_tensors(trained, base_weights)
     if not changed:
         raise DeltaError(f"{checkpoint_dir}: no tensor differs from the base {base_dir}")
     check_config(checkpoint_dir, base_dir)
     check_trainable(list(changed), checkpoint.recipe, int(_config(checkpoint_dir).get("num_hidden_layers", 0)))
+    stored, encodings = encode_delta(changed, base_weights, compression)
+    applied = decode_delta(dict(base_weights), stored, encodings)
+    lossy = None if compression is None else compression_record(compression, applied, trained, base_weights)
     with _staged(out_dir, refuse_unless=DELTA_MANIFEST) as staged:
-        save_file(changed, str(staged / DELTA_FILE), metadata={"format": "pt"})
-        check_size(staged / DELTA_FILE, changed, max_bytes)
+        save_file(stored, str(staged / DELTA_FILE), metadata={"format": "pt"})
+        check_size(staged / DELTA_FILE, stored, max_bytes)
         if recipe_toml is not None:
             shutil.copyfile(recipe_toml, staged / RECIPE_COPY)
         manifest = DeltaManifest(
             base=base,
-            tensors={name: _entry(tensor) for name, tensor in changed.items()},
+            tensors={name: _entry(applied[name], encoding) for name, encoding in encodings.items()},
             file_sha256=sha256_file(staged / DELTA_FILE),
             file_bytes=(staged / DELTA_FILE).stat().st_size,
-            result_sha256=weights_sha256(trained),
+            result_sha256=weights_sha256(applied),
             recipe=checkpoint.recipe,
             recipe_file=checkpoint.recipe_file,
             recipe_sha256=sha256_file(recipe_toml) if recipe_toml is not None else None,
@@ -270,13 +282,57 @@ def extract_delta(
             metrics=checkpoint.metrics,
             code_revision=checkpoint.code_revision,
             evaluation={task: dict(metrics) for task, metrics in evaluation.items()} if evaluation else None,
+            compression=lossy,
         )
         (staged / DELTA_MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
 
 
-def _entry(tensor: torch.Tensor) -> TensorEntry:
-    return TensorEntry(shape=list(tensor.shape), dtype=_dtype_name(tensor), sha256=tensor_sha256(tensor))
+def _entry(tensor: torch.Tensor, encoding: str) -> TensorEntry:
+    return TensorEntry(list(tensor.shape), _dtype_name(tensor), tensor_sha256(tensor), encoding)
+
+
+def encode_delta(
+    changed: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor], compression: Compression | None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors ``delta.safetensors`` stores for ``changed``, and each changed tensor's encoding."""
+    if compression is None:
+        return dict(changed), dict.fromkeys(changed, "full")
+    stored: dict[str, torch.Tensor] = {}
+    encodings: dict[str, str] = {}
+    for name, tensor in changed.items():
+        encoding = choose(name, tensor, compression)
+        for part, value in encode(encoding, tensor, base[name], compression).items():
+            stored[stored_name(name, part)] = value
+        encodings[name] = encoding
+    return stored, encodings
+
+
+def decode_delta(
+    weights: dict[str, torch.Tensor], stored: Mapping[str, torch.Tensor], encodings: Mapping[str, str]
+) -> dict[str, torch.Tensor]:
+    """``weights`` with every encoded tensor decoded over it; a result of another shape or dtype is refused."""
+    for name, encoding in encodings.items():
+        old = weights.get(name)
+        new = None if old is None else decode(encoding, parts_of(name, encoding, stored), old)
+        if old is None or new is None or new.shape != old.shape or new.dtype != old.dtype:
+            raise DeltaError(f"{name}: the delta's {encoding} tensor has no counterpart of its shape in the base")
+        weights[name] = new
+    return weights
+
+
+def compression_record(
+    compression: Compression,
+    applied: Mapping[str, torch.Tensor],
+    trained: Mapping[str, torch.Tensor],
+    base: Mapping[str, torch.Tensor],
+) -> dict[str, Any]:
+    """The settings and what they lost: ``lost_change`` is ||applied - trained|| / ||trained - base|| over all
+    tensors (0: exact), ``max_abs_error`` the largest weight difference from the checkpoint."""
+    lost = sum(float((applied[n].double() - trained[n].double()).square().sum()) for n in trained)
+    change = sum(float((trained[n].double() - base[n].double()).square().sum()) for n in trained)
+    worst = max(float((applied[n].double() - trained[n].double()).abs().max()) for n in trained)
+    return {**asdict(compression), "lost_change": (lost / max(change, 1e-30)) ** 0.5, "max_abs_error": worst}
 
 
 @contextmanager
@@ -332,19 +388,10 @@ def load_delta_tensors(delta_dir: Path, manifest: DeltaManifest) -> dict[str, to
     if found != manifest.file_sha256:
         raise DeltaError(f"{path}: corrupted or replaced: sha256 {found}, {DELTA_MANIFEST} says {manifest.file_sha256}")
     tensors = load_file(str(path))
-    if set(tensors) != set(manifest.tensors):
+    expected = {stored for name, entry in manifest.tensors.items() for stored in stored_names(name, entry.encoding)}
+    if set(tensors) != expected:
         raise DeltaError(f"{path}: its tensors differ from the names in {DELTA_MANIFEST}")
     return tensors
-
-
-def merge_delta(weights: dict[str, torch.Tensor], delta: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``weights`` with the delta's tensors in place; every one must replace a tensor of the same shape and dtype."""
-    for name, tensor in delta.items():
-        old = weights.get(name)
-        if old is None or old.shape != tensor.shape or old.dtype != tensor.dtype:
-            raise DeltaError(f"{name}: the delta's {tensor.dtype} {list(tensor.shape)} has no counterpart in the base")
-        weights[name] = tensor
-    return weights
 
 
 def apply_delta(base_dir: Path, delta_dir: Path, out_dir: Path) -> Path:
@@ -364,7 +411,8 @@ def apply_delta(base_dir: Path, delta_dir: Path, out_dir: Path) -> Path:
     }
     if _is_applied(out_dir, record):
         return out_dir
-    weights = merge_delta(load_file(str(base_dir / WEIGHTS)), load_delta_tensors(delta_dir, manifest))
+    encodings = {name: entry.encoding for name, entry in manifest.tensors.items()}
+    weights = decode_delta(load_file(str(base_dir / WEIGHTS)), load_delta_tensors(delta_dir, manifest), encodings)
     if weights_sha256(weights) != manifest.result_sha256:
         raise DeltaError(f"{delta_dir}: the applied weights differ from the checkpoint the delta was made from")
     with _staged(out_dir, refuse_unless=APPLIED_RECORD) as staged:

@@ -24,6 +24,7 @@ from xalign.training.delta import (
     extract_delta,
     read_delta,
 )
+from xalign.training.delta_codec import Compression
 from xalign.training.trainer.loop import train
 
 EVALUATION = {"tatoeba": {"deu-eng": 12.5, "mean": 11.0}}
@@ -78,6 +79,27 @@ def test_round_trip_rebuilds_the_trained_weights_exactly(
     assert transformers.AutoTokenizer.from_pretrained(str(out)).mask_token_id == 86
 
 
+def test_a_compressed_delta_is_smaller_applies_to_its_recorded_bits_and_says_what_it_lost(
+    full_checkpoint: Path, mlm_model_dir: Path, tmp_path: Path
+) -> None:
+    exact = extract_delta(full_checkpoint, mlm_model_dir, tmp_path / "exact")
+    manifest = extract_delta(full_checkpoint, mlm_model_dir, tmp_path / "delta", compression=Compression(4, 16))
+    assert manifest.file_bytes < exact.file_bytes / 2 and manifest.tensors.keys() == exact.tensors.keys()
+    encodings = {entry.encoding for entry in manifest.tensors.values()}
+    assert encodings == {"lowrank", "residual", "rows"}
+    assert manifest.tensors["embeddings.word_embeddings.weight"].encoding == "rows"
+    applied = _weights(apply_delta(mlm_model_dir, tmp_path / "delta", tmp_path / "applied"))
+    trained, base = _weights(full_checkpoint), _weights(mlm_model_dir)
+    # What the manifest says was lost is what was lost, measured here from the files.
+    lost = sum(float((applied[n] - trained[n]).double().square().sum()) for n in trained) ** 0.5
+    change = sum(float((trained[n] - base[n]).double().square().sum()) for n in trained) ** 0.5
+    assert manifest.compression is not None and manifest.compression["rank"] == 4
+    assert manifest.compression["lost_change"] == pytest.approx(lost / change, rel=1e-6)
+    assert 0 < manifest.compression["lost_change"] < 1  # lossy, but keeps most of the change
+    again = _weights(apply_delta(mlm_model_dir, tmp_path / "delta", tmp_path / "again"))
+    assert all(torch.equal(applied[n], again[n]) for n in applied)
+
+
 def test_apply_is_idempotent_and_repairs_an_edited_output(
     top_checkpoint: Path, mlm_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -115,7 +137,7 @@ def test_a_corrupted_delta_file_is_refused(top_checkpoint: Path, mlm_model_dir: 
 
 
 def test_the_size_cap_names_size_and_tensors(full_checkpoint: Path, mlm_model_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(DeltaError, match=r"over the 0\.0 MB limit: \d+ changed tensors in embeddings") as error:
+    with pytest.raises(DeltaError, match=r"over the 0\.0 MB limit: \d+ stored tensors in embeddings") as error:
         extract_delta(full_checkpoint, mlm_model_dir, tmp_path / "delta", max_bytes=10_000)
     assert "encoder.layer.0" in str(error.value) and "encoder.layer.1" in str(error.value)
     assert not (tmp_path / "delta").exists() and list(tmp_path.iterdir()) == []  # no staging folder left
@@ -181,6 +203,11 @@ def test_cli_extract_and_apply(mlm_model_dir: Path, tmp_path: Path, capsys: pyte
     assert read_delta(delta).recipe_sha256 == sha256_file(recipe)
     assert main(["delta", "apply", str(delta), "--base", str(mlm_model_dir), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out")
+    small = ["delta", "extract", str(checkpoint), "--base", str(mlm_model_dir), "--out", str(tmp_path / "small")]
+    assert main([*small, "--rank", "2", "--embedding-rows", "4"]) == 0
+    compression = read_delta(tmp_path / "small").compression
+    assert compression is not None and (compression["rank"], compression["embedding_rows"]) == (2, 4)
+    assert 0 < compression["lost_change"] < 1
     # A recipe file that did not train this checkpoint, and a wrong base: one line each, exit 2.
     other = write_cli_recipe(tmp_path / "run", mlm_model_dir, "train_top_layers = 2\n")
     assert main([*argv, "--recipe", str(other)]) == 2
