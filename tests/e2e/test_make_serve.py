@@ -89,5 +89,5 @@ def _aligned_default(store: Path) -> dict[str, Any]:
     gate = manifest["evaluation"]["gate"]
     assert gate["passed"] == 1.0 and gate["tatoeba_mean_delta"] > 0 and gate["bucc_f1_delta"] > 0
     assert gate["worst_direction_delta"] >= -0.5
-    assert manifest["source"]["recipe"] == "en_x_240_top4.toml"
+    assert manifest["source"]["recipe"] == "multiway_full.toml"
     return manifest

@@ -20,6 +20,19 @@ def test_delta_recipes_train_few_layers_on_training_data_only(name: str) -> None
     recipe = load_recipe(RECIPES_DIR / f"{name}.toml")
     assert recipe.train_top_layers is not None
     assert recipe.train_top_layers * LAYER_BYTES <= MAX_DELTA_BYTES
+    _training_data_only(name)
+
+
+def test_the_whole_encoder_recipe_ships_compressed() -> None:
+    # Every layer and the word embeddings train: 470 MB of weights, so its delta is extracted with --rank.
+    recipe = load_recipe(RECIPES_DIR / "multiway_full.toml")
+    assert recipe.train_top_layers is None and not recipe.freeze_embeddings
+    assert "delta extract" in (RECIPES_DIR / "multiway_full.toml").read_text(encoding="utf-8")
+    _training_data_only("multiway_full")
+
+
+def _training_data_only(name: str) -> None:
+    recipe = load_recipe(RECIPES_DIR / f"{name}.toml")
     kinds = {source.kind for source in recipe.data}
     assert kinds <= {"multi30k", "ntrex", "wmt", "xnli"}
     assert not any("tatoeba" in str(source.path) or "bucc" in str(source.path) for source in recipe.data)
