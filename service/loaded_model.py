@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from xalign.modelstore import Manifest, ModelStore, StoreError
+from xalign.modelstore import Manifest, ModelStore, ModelVersion, StoreError
 from xalign.modelstore.refs import ModelRef
 from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.runtime.senses.engine import SenseEngine
@@ -16,6 +17,7 @@ from xalign.runtime.session import CUDA, choose_providers
 from xalign.runtime.tokenization import Tokenized
 from xalign.service.engine.admission import WorkSlots
 from xalign.service.engine.batcher import PLAIN, Batcher, BatchPolicy, Tokenizing, tokenize_off_loop
+from xalign.service.engine.lanes import Lanes
 from xalign.service.errors import UnprocessableError
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings
@@ -126,6 +128,23 @@ def served_variant(manifest: Manifest, wanted: str, on_gpu: bool = False) -> str
     return "fp32"
 
 
+def lane_count(settings: Settings, on_gpu: bool) -> int:
+    """How many batches run side by side: ``lanes``, else ``threads``, else the cores this process may use;
+    one on a GPU (its kernels already fill the device, and a second session would double its memory)."""
+    if on_gpu:
+        return 1
+    return settings.lanes or settings.threads or len(os.sched_getaffinity(0))
+
+
+def open_lanes(version: ModelVersion, variant: str, settings: Settings, on_gpu: bool) -> Lanes | None:
+    """A single-threaded session of the same graph for the batcher's lanes; None with one lane."""
+    count = lane_count(settings, on_gpu)
+    if count <= 1:
+        return None
+    encoder = OnnxEncoder.from_version(version, variant, 1, settings.prefer_gpu, spinning=settings.ort_spinning)
+    return Lanes(encoder, count)
+
+
 def load_version(store: ModelStore, ref: ModelRef, settings: Settings, metrics: Metrics | None) -> LoadedModel:
     """Open the version ``ref`` resolves to and smoke-check it, without serving it (blocking: seconds)."""
     version = store.load(ref)
@@ -139,7 +158,8 @@ def load_version(store: ModelStore, ref: ModelRef, settings: Settings, metrics: 
         version, variant, settings.threads, settings.prefer_gpu, spinning=settings.ort_spinning
     )
     senses = SenseEngine.from_version(version, encoder) if manifest.family == "backpack" else None
-    batcher = Batcher(encoder, BatchPolicy.from_settings(settings), metrics, label=manifest.name)
+    lanes = open_lanes(version, variant, settings, on_gpu)
+    batcher = Batcher(encoder, BatchPolicy.from_settings(settings), metrics, label=manifest.name, lanes=lanes)
     slots = WorkSlots(settings.max_concurrent_senses, f"{manifest.name} senses")
     loaded = LoadedModel(manifest, encoder, variant, batcher, senses, slots)
     smoke_check(loaded)

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
         "fp32), fp32, int8 or fp16",
     )
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
+    # Measured by benchmarks/lanes.py (e5-small, 2 CPU cores): two single-threaded runs side by side embed
+    # 1.25-1.3x the sentences/s of one two-threaded session (an op split over threads waits for its slowest
+    # part, and a preempted thread stalls it); a lone short text still runs multi-threaded (16 vs 11 ms fp32).
+    lanes: int | None = Field(
+        default=None,
+        ge=1,
+        description="batches run side by side when several are ready, each single-threaded on a second session "
+        "(default: the threads setting, else all cores; a GPU always runs one; 1: one session, one batch at a time)",
+    )
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
     ort_spinning: Spinning = Field(
         default="run",

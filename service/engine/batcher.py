@@ -5,11 +5,12 @@ are open, at most ``max_wait_ms`` (counted from that text's arrival, so a busy w
 the queue to fill one batch. It takes a window of the oldest texts (a few batches' worth, so newcomers
 wait a bounded time and long texts never starve), sorts it by token length, and cuts it into the batches
 of least estimated cost (``service.engine.batch_plan``), each of at most ``batch_size`` rows and
-``max_batch_tokens`` padded tokens (rows x longest). Inference runs on
-one thread per model version (onnxruntime releases the GIL), so the event loop stays free; only a lone
-request (no other one open) with a batch of at most ``inline_max_tokens`` padded tokens runs on the loop's
-own thread, which saves two thread wake-ups of its latency. A request finishes when its last text has been
-embedded.
+``max_batch_tokens`` padded tokens (rows x longest). Inference runs off the event loop (onnxruntime
+releases the GIL), so the loop stays free: a batch that is alone runs on the model's multi-threaded session,
+on one inference thread; when a window holds several batches, or lanes are busy, they run side by side on
+the single-threaded lanes (``service.engine.lanes``). Only a lone request (no other one open) with a batch
+of at most ``inline_max_tokens`` padded tokens runs on the loop's own thread, which saves two thread
+wake-ups of its latency. A request finishes when its last text has been embedded.
 
 Admission (``service.engine.admission``): a request's tokens are reserved whole before it is queued,
 or it is refused whole (429 with Retry-After; 413 over the per-request maximum). A request whose
@@ -37,6 +38,7 @@ import numpy as np
 from xalign.runtime.onnx_encoder import OnnxEncoder, Vectors
 from xalign.service.engine.admission import Admission, Bounds
 from xalign.service.engine.batch_plan import BatchCost, plan_cuts
+from xalign.service.engine.lanes import Lanes
 from xalign.service.errors import INPUT_TOO_LONG, NotReadyError, PayloadTooLargeError, QueueTimeoutError
 from xalign.service.metrics import Metrics
 from xalign.service.settings import Settings
@@ -124,12 +126,21 @@ class _Item:
 
 
 class Batcher:
-    """The queue and worker of one model version; start is lazy, ``close`` drains then stops."""
+    """The queue and worker of one model version; start is lazy, ``close`` drains then stops.
+
+    ``lanes``: where several ready batches run side by side (None: every batch on ``encoder``, one at a time).
+    """
 
     def __init__(
-        self, encoder: OnnxEncoder, policy: BatchPolicy, metrics: Metrics | None = None, label: str = ""
+        self,
+        encoder: OnnxEncoder,
+        policy: BatchPolicy,
+        metrics: Metrics | None = None,
+        label: str = "",
+        lanes: Lanes | None = None,
     ) -> None:
         self.encoder = encoder
+        self.lanes = lanes
         self.policy = policy
         self.label = label or encoder.name
         self.admission = Admission(policy.bounds, self.label, metrics)
@@ -264,24 +275,41 @@ class Batcher:
             self._loop = asyncio.get_running_loop()
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{self.encoder.name}")
             self._worker = self._loop.create_task(self._work(), name=f"batcher {self.encoder.name}")
+            if self.lanes is not None:
+                self.lanes.start(self.encoder.name)
 
     async def _work(self) -> None:
         """Form and run batches until closing or retired, and nothing is queued or on its way."""
         while True:
             if not self._pending:
                 if (self._closing or self._retired) and self._active == 0:
+                    if self.lanes is not None and self.lanes.busy:
+                        await self.lanes.drain()
+                        continue  # new work may have come in meanwhile
                     break
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
             await self._gather()
-            for batch in self._cut(self._take_window()):
-                await self._run(batch)
+            await self._dispatch(self._cut(self._take_window()))
         # No await from the check above to here: a submit cannot slip in between and find no worker.
         self._worker = None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+        if self.lanes is not None:
+            self.lanes.stop()
+
+    async def _dispatch(self, batches: list[list[_Item]]) -> None:
+        """Run a window's batches: a batch alone (lanes idle) on the multi-threaded session, awaited; several,
+        or any while lanes are busy, on the lanes, started as lanes come free (the next window may then start
+        while this one's last batches run)."""
+        lanes = self.lanes
+        for batch in batches:
+            if lanes is None or (len(batches) == 1 and not lanes.busy):
+                await self._run(batch)
+            else:
+                await lanes.launch(functools.partial(self._run, batch, lanes))
 
     async def _gather(self) -> None:
         """Wait until one batch is full or the oldest text has waited ``max_wait_s``.
@@ -335,8 +363,9 @@ class Batcher:
         cuts = plan_cuts([len(i.ids) for i in items], policy.batch_size, policy.max_batch_tokens, policy.cost)
         return [items[start:end] for start, end in zip([0, *cuts], cuts, strict=False)]
 
-    async def _run(self, batch: list[_Item]) -> None:
-        """One inference off the loop; each row goes to its job, which finishes with its last row."""
+    async def _run(self, batch: list[_Item], lanes: Lanes | None = None) -> None:
+        """One inference off the loop (on ``lanes`` if given); each row goes to its job, which finishes with its
+        last row."""
         live = [i for i in batch if not i.job.future.done()]
         if len(live) < len(batch):
             self._count_dropped(len(batch) - len(live), "cancelled")  # their clients left after the window
@@ -345,7 +374,11 @@ class Batcher:
         assert self._loop is not None
         ids = [i.ids for i in live]
         try:
-            if self._inline(ids):
+            if lanes is not None:
+                # The lanes run side by side: each batch's time buys 1/busy of the throughput.
+                infer = functools.partial(self._infer, ids, lanes.encoder, lanes.busy)
+                vectors = await self._loop.run_in_executor(lanes.executor, infer)
+            elif self._inline(ids):
                 vectors = self._infer(ids)  # on the loop: nothing else is open, and the run is short
             else:
                 vectors = await self._loop.run_in_executor(self._executor, self._infer, ids)
@@ -369,13 +402,15 @@ class Batcher:
         padded = len(ids) * max(len(x) for x in ids)
         return self._open_jobs <= 1 and padded <= self.policy.inline_max_tokens
 
-    def _infer(self, ids: list[list[int]]) -> Vectors:
-        """Pad and run one batch on the inference thread: rows of ids → (rows, dim)."""
-        batch = self.encoder.tokenizer.pad(ids)
+    def _infer(self, ids: list[list[int]], encoder: OnnxEncoder | None = None, side_by_side: int = 1) -> Vectors:
+        """Pad and run one batch on ``encoder`` (the model's own by default), on an inference thread: rows of
+        ids → (rows, dim). ``side_by_side``: batches running at once, which share the measured time."""
+        encoder = encoder or self.encoder
+        batch = encoder.tokenizer.pad(ids)
         start = time.perf_counter()
-        vectors = self.encoder.run(batch)
+        vectors = encoder.run(batch)
         seconds = time.perf_counter() - start
-        self.admission.throughput.observe(sum(batch.token_counts), seconds)
+        self.admission.throughput.observe(sum(batch.token_counts), seconds / max(1, side_by_side))
         if self._metrics is not None:
             self._metrics.inference.labels(self.label).observe(seconds)
             self._metrics.batch_size.labels(self.label).observe(len(ids))

@@ -56,14 +56,19 @@ def inference_gate(app: FastAPI, model: str = "tiny", wait_s: float = 60) -> tup
     """
     loaded = app.state.registry.models[model]
     loaded.batcher.policy = dataclasses.replace(loaded.batcher.policy, inline_max_tokens=0)
-    encoder = loaded.encoder
     entered, release = threading.Event(), threading.Event()
-    original: Callable[[Batch], Any] = encoder.run
+    lanes = loaded.batcher.lanes
+    for encoder in [loaded.encoder] + ([lanes.encoder] if lanes is not None else []):
+        encoder.run = _gated(encoder.run, entered, release, wait_s)
+    return entered, release
 
+
+def _gated(
+    run: Callable[[Batch], Any], entered: threading.Event, release: threading.Event, wait_s: float
+) -> Callable[[Batch], Any]:
     def gated(batch: Batch) -> Any:
         entered.set()
         assert release.wait(wait_s)
-        return original(batch)
+        return run(batch)
 
-    encoder.run = gated
-    return entered, release
+    return gated
