@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -129,11 +131,24 @@ def served_variant(manifest: Manifest, wanted: str, on_gpu: bool = False) -> str
 
 
 def lane_count(settings: Settings, on_gpu: bool) -> int:
-    """How many batches run side by side: ``lanes``, else ``threads``, else the cores this process may use;
+    """How many batches run side by side: ``lanes``, else ``threads``, else ``usable_cores``;
     one on a GPU (its kernels already fill the device, and a second session would double its memory)."""
     if on_gpu:
         return 1
-    return settings.lanes or settings.threads or len(os.sched_getaffinity(0))
+    return settings.lanes or settings.threads or usable_cores()
+
+
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a container limited
+    to 2 CPUs on a 64-core host sees 64 in its affinity; 64 lanes there would fight over 2 cores)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
 def open_lanes(version: ModelVersion, variant: str, settings: Settings, on_gpu: bool) -> Lanes | None:

@@ -35,13 +35,15 @@ class Settings(BaseSettings):
     )
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
     # Measured by benchmarks/lanes.py (e5-small, 2 CPU cores): two single-threaded runs side by side embed
-    # 1.25-1.3x the sentences/s of one two-threaded session (an op split over threads waits for its slowest
-    # part, and a preempted thread stalls it); a lone short text still runs multi-threaded (16 vs 11 ms fp32).
+    # 1.07-1.14x the sentences/s of one two-threaded session on a quiet machine, 1.25-1.38x with other work on
+    # the cores (an op split over threads waits for its slowest part, and a preempted thread stalls it); a lone
+    # short text still runs multi-threaded (9.1 vs 5.3 ms fp32). The price: a second session in memory.
     lanes: int | None = Field(
         default=None,
         ge=1,
         description="batches run side by side when several are ready, each single-threaded on a second session "
-        "(default: the threads setting, else all cores; a GPU always runs one; 1: one session, one batch at a time)",
+        "(default: the threads setting, else all cores; a GPU always runs one; 1: one session, one batch at a time, "
+        "and no second copy of the model in memory)",
     )
     prefer_gpu: bool = Field(default=True, description="use CUDA when onnxruntime-gpu sees a GPU")
     ort_spinning: Spinning = Field(

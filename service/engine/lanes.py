@@ -3,9 +3,10 @@
 One onnxruntime session with N intra-op threads splits every op of a batch over N threads, and each op waits
 for its slowest part; on a small shared CPU a thread that is preempted (by request handling, by a client on
 the same machine) stalls the whole op. N single-threaded runs of one session, each on its own thread, share
-nothing but the weights and never wait for each other: on 2 cores they embed 1.25-1.3x the sentences per
-second of the two-threaded session (``benchmarks/lanes.py``). A single batch, though, runs faster split over
-the threads (one short text: 11 ms against 16 ms fp32), so the batcher keeps its multi-threaded session for
+nothing but the weights and never wait for each other: on 2 cores they embed 1.07-1.14x the sentences per
+second of the two-threaded session on a quiet machine and 1.25-1.38x with other work on the cores, which a
+server always has (``benchmarks/results/lanes.md``). A single batch, though, runs faster split over the
+threads (one short text: 5.3 ms against 9.1 ms fp32), so the batcher keeps its multi-threaded session for
 a batch that is alone and hands batches to the lanes only when several are ready or lanes are already busy.
 """
 

@@ -21,7 +21,7 @@ from xalign.runtime.onnx_encoder import OnnxEncoder
 from xalign.runtime.tokenization import Batch
 from xalign.service.engine.batcher import Batcher, BatchPolicy
 from xalign.service.engine.lanes import Lanes
-from xalign.service.loaded_model import lane_count
+from xalign.service.loaded_model import lane_count, usable_cores
 from xalign.service.settings import Settings
 
 
@@ -127,5 +127,14 @@ def test_lane_count(lanes: int | None, threads: int | None, on_gpu: bool, expect
     assert lane_count(Settings(lanes=lanes, threads=threads), on_gpu) == expected
 
 
-def test_lanes_default_to_the_cores() -> None:
-    assert lane_count(Settings(), on_gpu=False) == len(os.sched_getaffinity(0))
+def test_lanes_default_to_the_usable_cores(tmp_path: Path) -> None:
+    assert lane_count(Settings(), on_gpu=False) == usable_cores()
+    affinity = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert usable_cores(cpu_max) == affinity  # no cgroup file: the affinity
+    cpu_max.write_text("max 100000\n")
+    assert usable_cores(cpu_max) == affinity
+    cpu_max.write_text("150000 100000\n")  # a container limited to 1.5 CPUs
+    assert usable_cores(cpu_max) == min(affinity, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert usable_cores(cpu_max) == 1
