@@ -26,7 +26,15 @@ from benchmarks.backpack.curve_markdown import render
 from benchmarks.backpack.curve_plan import SEEDS, CurveRun, plan
 from benchmarks.backpack.curve_plots import write_plots
 from benchmarks.backpack.curve_report import summarize
-from benchmarks.backpack.curve_runner import Layout, Steps, read_eval, seconds_per_step, walk, write_recipe
+from benchmarks.backpack.curve_runner import (
+    Layout,
+    Steps,
+    read_eval,
+    seconds_per_step,
+    source_identity,
+    walk,
+    write_recipe,
+)
 from benchmarks.backpack.evaluate import dictionary_pairs, evaluate_model, load_checkpoint, val_texts
 from benchmarks.backpack.lm_eval import perplexity
 from xalign.training.backpack_training.loop import RunControl, train_backpack
@@ -63,6 +71,9 @@ def evaluate(run: CurveRun, layout: Layout = LAYOUT) -> dict[str, Any]:
         return {**result, "en_ppl": perplexity(model, tokenizer, val_texts(data_root, "en"))}
     source_folder = layout.final(CurveRun("source", "en", 0, 0, run.size))
     source, tokenizer = load_checkpoint(source_folder)
+    # Which source this run started from (a new machine retrains it, not bit-identically): ~5 s a run.
+    result["source"] = {**source_identity(source_folder),
+                        "en_ppl": perplexity(source, tokenizer, val_texts(data_root, "en"))}  # fmt: skip
     pairs = dictionary_pairs(data_root, run.lang, tokenizer)
     return {**result, **evaluate_model(run.kind, final, run.lang, data_root=data_root, source=source, pairs=pairs)}
 

@@ -46,6 +46,14 @@ COMMANDS = [
     "```",
 ]
 
+SOURCE_NOTE = (
+    "The d=128 source is trained once per machine: a session on a new machine retrains it from the same recipe,"
+    " data and seed, and the result is not bit-identical (float sums in another order on another CPU), so runs"
+    " evaluated on different machines may stand on slightly different sources; that variation is then inside the"
+    " seed spread. Runs evaluated before 2026-12-03 14:00 did not record theirs (the committed `source_en`"
+    " evaluation measured English val perplexity 30.63; the source retrained on 2026-12-03, 30.73)."
+)
+
 
 def _fmt(stat: Mapping[str, float] | None, digits: int = 1) -> str:
     if stat is None:
@@ -131,6 +139,24 @@ def control_lines(summary: Mapping[str, Any]) -> list[str]:
             for lang, entry in summary["langs"].items()]  # fmt: skip
 
 
+def source_lines(evals: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Which source model each phase-2 run started from (weights and tokenizer sha256, English perplexity)."""
+    groups: dict[str, list[str]] = {}
+    for result in evals:
+        if result["kind"] == "source" or result.get("size", "d128") != "d128":
+            continue
+        groups.setdefault(_source_key(result.get("source")), []).append(result["name"])
+    lines = [f"- {key}: {len(names)} runs ({', '.join(names)})" for key, names in groups.items()]
+    return lines or ["- no phase-2 run evaluated yet"]
+
+
+def _source_key(source: Mapping[str, Any] | None) -> str:
+    if source is None:
+        return "not recorded"
+    return (f"weights `{source['model_sha256'][:12]}`, tokenizer `{source['tokenizer_sha256'][:12]}`, English val"
+            f" perplexity {source['en_ppl']:.2f}")  # fmt: skip
+
+
 def probe_lines(probe: Mapping[str, Any] | None) -> list[str]:
     """The size probe: SENSIA de seed 0 at d=128 and d=256."""
     if probe is None:
@@ -159,7 +185,8 @@ def render(runs: Sequence[CurveRun], evals: Sequence[Mapping[str, Any]], summary
              " 2N.", "", *verdict_lines(summary), "", "## What costs or buys the perplexity: the LM-only control",
              "", *control_lines(summary), "",
              "## Sentence retrieval (Multi30k val, 1-NN cosine of mean-pooled contextual outputs)", "",
-             *retrieval_table(summary), "", "## Size probe: does a larger Backpack read better senses?", "",
+             *retrieval_table(summary), "", "## Source models behind the runs", "", SOURCE_NOTE, "",
+             *source_lines(evals), "", "## Size probe: does a larger Backpack read better senses?", "",
              *probe_lines(summary["probe"]), "", "## Plots", "",
              *(f"![perplexity {x}](backpack_curve/perplexity_{x}.png)" for x in LANGS),
              "![retrieval](backpack_curve/retrieval.png)", ""]  # fmt: skip

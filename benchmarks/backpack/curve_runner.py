@@ -22,6 +22,7 @@ evaluation's English model) is still to be trained or evaluated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -83,6 +84,22 @@ def has_model(run: CurveRun, layout: Layout) -> bool:
     """Whether this machine holds ``run``'s trained model, made by the run's current recipe text."""
     final = layout.final(run)
     return (final / MANIFEST_FILE).is_file() and read_manifest(final).recipe_text == recipe_text(run)
+
+
+def source_identity(final: Path) -> dict[str, str]:
+    """The sha256 of a source model's weights and tokenizer. A source retrained on another machine is not
+    bit-identical (float sums run in another order on another CPU), so each phase-2 evaluation records which
+    source it started from and the report can tell source-to-source variation from seed-to-seed."""
+    return {f"{name}_sha256": _sha256(final / file) for name, file in (("model", "model.safetensors"),
+                                                                        ("tokenizer", "tokenizer.json"))}  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def decide(run: CurveRun, layout: Layout) -> Action:

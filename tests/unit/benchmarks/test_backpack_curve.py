@@ -14,7 +14,7 @@ from benchmarks.backpack import curve_plan
 from benchmarks.backpack.curve import write_report
 from benchmarks.backpack.curve_plan import PHASE2_STEPS, CurveRun, N, plan, recipe_text
 from benchmarks.backpack.curve_report import Stat, compare, equivalent_rows, summarize
-from benchmarks.backpack.curve_runner import Layout, Steps, decide, walk, write_eval, write_recipe
+from benchmarks.backpack.curve_runner import Layout, Steps, decide, source_identity, walk, write_eval, write_recipe
 from xalign.training.backpack_training.manifest import BackpackRunManifest
 from xalign.training.backpack_training.recipe import load_backpack_recipe
 
@@ -219,9 +219,13 @@ def test_report_on_fake_evaluations(tmp_path: Path) -> None:
     large = CurveRun("sensia", "de", 0, N, "d256")
     evals.append({**_eval(large, 80.0), "geometry": {"cross": {"knn_overlap": 0.2, "distance_correlation": 0.3},
                                                       "english": {"knn_overlap": 0.4}}})  # fmt: skip
+    retrained = {"model_sha256": "ab" * 32, "tokenizer_sha256": "cd" * 32, "en_ppl": 30.734}
+    evals[-2]["source"] = evals[-3]["source"] = retrained  # [-1] is the d256 probe
     for result in evals:
         write_eval(layout.eval_file(next(r for r in runs if r.name == result["name"])), result)
     markdown = write_report(runs, layout, results).read_text(encoding="utf-8")
+    assert "- weights `abababababab`, tokenizer `cdcdcdcdcdcd`, English val perplexity 30.73: 2 runs" in markdown
+    assert f"- not recorded: {len(evals) - 3} runs" in markdown
     assert f"Finished and evaluated: {len(evals)} of {len(runs)} runs; next: `source_en`." in markdown
     assert "- de: **holds**" in markdown and "- cs: **fails**" in markdown
     assert "the claim holds partly" in markdown
@@ -233,6 +237,16 @@ def test_report_on_fake_evaluations(tmp_path: Path) -> None:
         assert (results / "backpack_curve" / png).stat().st_size > 1000
     data = json.loads((results / "backpack_curve.json").read_text(encoding="utf-8"))
     assert data["summary"]["overall"] == "holds partly" and "recipe_text" not in data["runs"][0]
+
+
+def test_source_identity_tells_a_retrained_source_apart(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "tokenizer.json").write_text("{}", encoding="utf-8")
+        (tmp_path / name / "model.safetensors").write_bytes(b"weights" + name.encode())
+    first, second = source_identity(tmp_path / "a"), source_identity(tmp_path / "b")
+    assert first["tokenizer_sha256"] == second["tokenizer_sha256"]
+    assert first["model_sha256"] != second["model_sha256"] and len(first["model_sha256"]) == 64
 
 
 @pytest.mark.parametrize("run", [CurveRun("source", "en", 0, 0), CurveRun("source", "en", 0, 0, "d256")])
