@@ -22,7 +22,6 @@ evaluation's English model) is still to be trained or evaluated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmarks.backpack.curve_plan import DATA_ROOT, DEFAULT_SIZE, CurveRun, recipe_text
+from xalign.modelstore.integrity import sha256_file
 from xalign.training.backpack_training.checkpoints import CHECKPOINTS_DIR, latest_state
 from xalign.training.backpack_training.loop import FINAL_DIR
 from xalign.training.backpack_training.manifest import MANIFEST_FILE, read_manifest
@@ -90,16 +90,8 @@ def source_identity(final: Path) -> dict[str, str]:
     """The sha256 of a source model's weights and tokenizer. A source retrained on another machine is not
     bit-identical (float sums run in another order on another CPU), so each phase-2 evaluation records which
     source it started from and the report can tell source-to-source variation from seed-to-seed."""
-    return {f"{name}_sha256": _sha256(final / file) for name, file in (("model", "model.safetensors"),
+    return {f"{name}_sha256": sha256_file(final / file) for name, file in (("model", "model.safetensors"),
                                                                         ("tokenizer", "tokenizer.json"))}  # fmt: skip
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def decide(run: CurveRun, layout: Layout) -> Action:
