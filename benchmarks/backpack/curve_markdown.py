@@ -48,7 +48,8 @@ COMMANDS = [
 
 SOURCE_NOTE = (
     "The d=128 source is trained once per machine: a session on a new machine retrains it from the same recipe,"
-    " data and seed, and the result is not bit-identical (float sums in another order on another CPU), so runs"
+    " data and seed, and the result is not bit-identical (likely cause, not verified: float kernels summing in"
+    " another order on another host CPU), so runs"
     " evaluated on different machines may stand on slightly different sources; that variation is then inside the"
     " seed spread. Runs evaluated before 2026-12-03 14:00 did not record theirs (the committed `source_en`"
     " evaluation measured English val perplexity 30.63; the source retrained on 2026-12-03, 30.73)."

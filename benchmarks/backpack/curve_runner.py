@@ -11,6 +11,8 @@ Every run's state lives on disk (``Layout``), so the walk can be killed at any m
 A checkpoint written under an older recipe is refused by the training loop ("cannot resume"); the run then
 starts afresh. Once ``final/`` exists the mid-run checkpoints are deleted (they are 3x the model's size).
 An evaluation JSON is written to a temporary file and renamed, so a killed walk never leaves half of one.
+Several walkers may share the plan (one per core): each run is taken under an exclusive ``flock``, and a run
+another walker holds is skipped (``busy``); a source that a run needs is waited for instead.
 
 Models and checkpoints live under ``runs/backpack_curve/`` (ignored by git), but the evaluations live in a
 tracked folder (``benchmarks/results/backpack_curve/runs/``): a session's machine does not outlive the session,
@@ -22,11 +24,13 @@ evaluation's English model) is still to be trained or evaluated.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +42,7 @@ from xalign.training.backpack_training.loop import FINAL_DIR
 from xalign.training.backpack_training.manifest import MANIFEST_FILE, read_manifest
 from xalign.training.trainer.metrics_log import METRICS_FILE, read_metrics
 
-Action = Literal["done", "evaluate", "resume", "train"]
+Action = Literal["done", "evaluate", "resume", "train", "busy"]
 log = logging.getLogger("benchmarks.backpack.curve")
 
 
@@ -60,6 +64,10 @@ class Layout:
     def final(self, run: CurveRun) -> Path:
         """The run's finished model."""
         return self.output(run) / FINAL_DIR
+
+    def lock(self, run: CurveRun) -> Path:
+        """The file a walker locks while it trains or evaluates ``run``."""
+        return self.root / "locks" / f"{run.name}.lock"
 
     def eval_file(self, run: CurveRun) -> Path:
         """The cached evaluation of the run."""
@@ -88,8 +96,9 @@ def has_model(run: CurveRun, layout: Layout) -> bool:
 
 def source_identity(final: Path) -> dict[str, str]:
     """The sha256 of a source model's weights and tokenizer. A source retrained on another machine is not
-    bit-identical (float sums run in another order on another CPU), so each phase-2 evaluation records which
-    source it started from and the report can tell source-to-source variation from seed-to-seed."""
+    bit-identical (likely, not verified: float kernels summing in another order on another CPU), so each
+    phase-2 evaluation records which source it started from and the report can tell source-to-source
+    variation from seed-to-seed."""
     return {f"{name}_sha256": sha256_file(final / file) for name, file in (("model", "model.safetensors"),
                                                                         ("tokenizer", "tokenizer.json"))}  # fmt: skip
 
@@ -140,9 +149,34 @@ class Steps:
     after_eval: Callable[[], None] = lambda: None
 
 
+@contextmanager
+def run_lock(path: Path, *, wait: bool) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path``; yields whether this walker holds it (without ``wait``, False at once
+    when another does). The kernel drops the lock when its process dies, so a killed walker leaves none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_one(run: CurveRun, layout: Layout, steps: Steps) -> Action:
-    """Bring ``run`` to ``done``; returns the action it started from."""
-    action = decide(run, layout)
+    """Bring ``run`` to ``done``, unless another walker holds it (``busy``); returns the action it started from."""
+    with run_lock(layout.lock(run), wait=False) as held:
+        if not held:
+            log.info("%s: another walker holds it, skipped", run.name)
+            return "busy"
+        return _bring_to_done(run, layout, steps)
+
+
+def _bring_to_done(run: CurveRun, layout: Layout, steps: Steps) -> Action:
+    action = decide(run, layout)  # under the lock: another walker may have finished it meanwhile
     if action == "done":
         log.info("%s: done, skipped", run.name)
         return action
@@ -173,12 +207,17 @@ def dependencies(run: CurveRun) -> list[CurveRun]:
 def _ensure_sources(run: CurveRun, layout: Layout, steps: Steps) -> None:
     for source in dependencies(run):
         _ensure_sources(source, layout, steps)
-        if has_model(source, layout):
-            continue
-        log.info("%s: its source %s has no model on this machine; training it again", run.name, source.name)
-        started = time.perf_counter()
-        steps.train(write_recipe(source, layout), True)
-        log.info("%s: trained in %.0f s", source.name, time.perf_counter() - started)
+        with run_lock(layout.lock(source), wait=True):  # another walker may be training it: wait, then look
+            _ensure_model(source, run, layout, steps)
+
+
+def _ensure_model(source: CurveRun, run: CurveRun, layout: Layout, steps: Steps) -> None:
+    if has_model(source, layout):
+        return
+    log.info("%s: its source %s has no model on this machine; training it again", run.name, source.name)
+    started = time.perf_counter()
+    steps.train(write_recipe(source, layout), True)
+    log.info("%s: trained in %.0f s", source.name, time.perf_counter() - started)
 
 
 def _headline(result: dict[str, Any]) -> str:

@@ -14,7 +14,16 @@ from benchmarks.backpack import curve_plan
 from benchmarks.backpack.curve import write_report
 from benchmarks.backpack.curve_plan import PHASE2_STEPS, CurveRun, N, plan, recipe_text
 from benchmarks.backpack.curve_report import Stat, compare, equivalent_rows, summarize
-from benchmarks.backpack.curve_runner import Layout, Steps, decide, source_identity, walk, write_eval, write_recipe
+from benchmarks.backpack.curve_runner import (
+    Layout,
+    Steps,
+    decide,
+    run_lock,
+    source_identity,
+    walk,
+    write_eval,
+    write_recipe,
+)
 from xalign.training.backpack_training.manifest import BackpackRunManifest
 from xalign.training.backpack_training.recipe import load_backpack_recipe
 
@@ -136,6 +145,28 @@ def test_walk_trains_with_resume_skips_done_and_prunes_checkpoints(tmp_path: Pat
     assert not (layout.output(runs[1]) / "checkpoints").exists()
     assert walk(runs, layout, Steps(train, evaluate)) == ["done"] * len(runs)
     assert len(trained) == len(runs)
+
+
+def test_a_run_another_walker_holds_is_skipped_and_done_later(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    runs = plan(seeds=(0,), langs=("de",), probe=False)
+    trained: list[str] = []
+
+    def train(recipe_file: Path, resume: bool) -> None:
+        trained.append(recipe_file.stem)
+        _final(layout, next(r for r in runs if r.name == recipe_file.stem), recipe_file.read_text(encoding="utf-8"))
+
+    steps = Steps(train, lambda run: {"name": run.name})
+    # A second open file holds the lock, as another walker's process would (flock locks open files).
+    with run_lock(layout.lock(runs[2]), wait=False) as held:
+        assert held
+        with run_lock(layout.lock(runs[2]), wait=False) as again:
+            assert not again
+        actions = walk(runs, layout, steps)
+    assert actions[2] == "busy" and runs[2].name not in trained
+    assert not layout.eval_file(runs[2]).exists()
+    assert walk(runs, layout, steps) == ["done", "done", "train", "done", "done", "done"]
+    assert trained.count(runs[2].name) == 1
 
 
 def test_a_new_machine_retrains_a_source_only_for_runs_still_to_do(tmp_path: Path) -> None:
